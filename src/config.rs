@@ -1,0 +1,137 @@
+//! The command line (`clap` derive) and the validated [`Config`] that
+//! `serve` runs with.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::error::{Error, Result};
+
+/// edgechat: a single-threaded, edge-triggered epoll echo and chat server.
+#[derive(Debug, Parser)]
+#[command(name = "edgechat", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of `edgechat`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Connect to a server: stdin lines go out, what arrives goes to stdout.
+    Client(crate::client::ClientArgs),
+    /// Generate load against an echo server and report what it sustained.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// What a TCP connection is served with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// RFC 862: every byte is sent back.
+    Echo,
+}
+
+/// How much the server logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl From<LogLevel> for log::LevelFilter {
+    fn from(l: LogLevel) -> Self {
+        match l {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+        }
+    }
+}
+
+/// `edgechat serve` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Service on TCP connections.
+    #[arg(long, value_enum, default_value_t = Mode::Echo)]
+    pub mode: Mode,
+    /// TCP listener address (repeatable), e.g. 127.0.0.1:7000 or [::1]:7000.
+    /// With no --tcp and no --udp, listens on 127.0.0.1:7000.
+    #[arg(long = "tcp", value_name = "ADDR")]
+    pub tcp: Vec<SocketAddr>,
+    /// UDP echo address (repeatable).
+    #[arg(long = "udp", value_name = "ADDR")]
+    pub udp: Vec<SocketAddr>,
+    /// Most clients served at once; lowered to fit RLIMIT_NOFILE if needed.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_clients: usize,
+    /// Bytes the server may owe one client before it stops reading from it.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_output: usize,
+    /// Seconds a graceful shutdown may spend flushing before it gives up.
+    #[arg(long, default_value_t = 5)]
+    pub shutdown_timeout: u64,
+    /// listen(2) backlog.
+    #[arg(long, default_value_t = 1024)]
+    pub backlog: i32,
+    /// Set SO_REUSEPORT so several processes can share a port.
+    #[arg(long)]
+    pub reuse_port: bool,
+    /// Log verbosity.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+/// A validated server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub tcp: Vec<SocketAddr>,
+    pub udp: Vec<SocketAddr>,
+    pub max_clients: usize,
+    pub max_output: usize,
+    pub shutdown_timeout: Duration,
+    pub backlog: i32,
+    pub reuse_port: bool,
+}
+
+/// The listener used when none is given.
+pub const DEFAULT_TCP: &str = "127.0.0.1:7000";
+
+impl Config {
+    /// Checks the flags and fills in defaults.
+    pub fn from_args(a: &ServeArgs) -> Result<Config> {
+        let mut tcp = a.tcp.clone();
+        if tcp.is_empty() && a.udp.is_empty() {
+            tcp.push(
+                DEFAULT_TCP
+                    .parse()
+                    .map_err(|_| Error::Config("default address".into()))?,
+            );
+        }
+        if a.max_clients == 0 {
+            return Err(Error::Config("--max-clients must be at least 1".into()));
+        }
+        if a.max_output < 1024 {
+            return Err(Error::Config(
+                "--max-output must be at least 1024 bytes".into(),
+            ));
+        }
+        Ok(Config {
+            mode: a.mode,
+            tcp,
+            udp: a.udp.clone(),
+            max_clients: a.max_clients,
+            max_output: a.max_output,
+            shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
+            backlog: a.backlog,
+            reuse_port: a.reuse_port,
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! RFC 862 echo: every byte a client sends comes back, unchanged, in order.
+//!
+//! Stream echo writes straight back from the reactor's shared read buffer;
+//! bytes are copied only when the socket does not take them all. UDP echo
+//! sends each datagram back to its sender as one datagram.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::conn::Conn;
+use crate::sys::{socket, would_block};
+
+/// Bytes one connection may read per turn before the others get theirs
+/// (epoll(7), "possible pitfalls": starvation).
+pub const READ_BUDGET: usize = 256 * 1024;
+
+/// Datagrams one UDP socket may echo per turn.
+pub const DATAGRAM_BUDGET: usize = 64;
+
+/// Reads what the client sent and sends it back, up to [`READ_BUDGET`].
+///
+/// Returns `true` when the socket may still hold data the client wants read
+/// (the budget ran out first), so the reactor puts it on its ready list.
+pub fn serve_stream(c: &mut Conn, buf: &mut [u8], max_output: usize) -> io::Result<bool> {
+    let mut budget = READ_BUDGET;
+    while c.wants_read(max_output) {
+        if budget == 0 {
+            return Ok(true);
+        }
+        match socket::recv(c.fd.as_fd(), buf) {
+            Ok(0) => {
+                c.read_closed = true;
+                c.readable = false;
+            }
+            Ok(n) => {
+                budget = budget.saturating_sub(n);
+                c.send_or_queue(&buf[..n])?;
+                // A short read drained the socket: the next byte to arrive
+                // brings a new edge, so no extra read just to see EAGAIN.
+                // Unless a FIN is pending: then read on to the 0.
+                if n < buf.len() && !c.peer_fin {
+                    c.readable = false;
+                }
+            }
+            Err(e) if would_block(&e) => c.readable = false,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
+/// Echoes up to [`DATAGRAM_BUDGET`] datagrams. Returns `true` when more may
+/// be waiting. A datagram the kernel cannot send right now is dropped, as
+/// UDP allows; it never blocks the loop.
+pub fn serve_datagrams(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<bool> {
+    for _ in 0..DATAGRAM_BUDGET {
+        let (n, from) = match socket::recv_from(fd, buf) {
+            Ok(got) => got,
+            Err(e) if would_block(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = socket::send_to(fd, &buf[..n], &from) {
+            log::debug!("udp sendto {:?}: {e}", socket::datagram_peer(&from));
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,49 @@
+//! The crate's error type: every variant names the syscall, address or file
+//! that failed, so a message reads like `bind tcp://127.0.0.1:7000: Address
+//! already in use (os error 98)`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything that can stop a command of `edgechat` from running.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Opening a listener failed at one of socket/setsockopt/bind/listen.
+    #[error("listen {scheme}://{addr}: {source}")]
+    Listen {
+        scheme: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    /// `connect(2)` to a server failed.
+    #[error("connect {addr}: {source}")]
+    Connect { addr: SocketAddr, source: io::Error },
+    /// A syscall that is not about one address or file failed.
+    #[error("{call}: {source}")]
+    Sys {
+        call: &'static str,
+        source: io::Error,
+    },
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: io::Error },
+    /// The command line asked for something that cannot be done.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Shorthand used across the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Adds the name of the failing syscall to an `io::Result`.
+pub trait Context<T> {
+    /// Wraps the error as [`Error::Sys`] naming `call`.
+    fn sys(self, call: &'static str) -> Result<T>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn sys(self, call: &'static str) -> Result<T> {
+        self.map_err(|source| Error::Sys { call, source })
+    }
+}

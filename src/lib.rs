@@ -1,0 +1,43 @@
+//! edgechat: a single-threaded, edge-triggered epoll server, written on the
+//! syscalls, that reads in the order of the C socket tutorial.
+//!
+//! A tour of the layout, in the order a byte travels:
+//!
+//! - [`sys`]: the only place with `unsafe`. [`sys::socket`] is `socket` →
+//!   `setsockopt` → `bind` → `listen` → `accept4`, and `connect` for
+//!   clients; [`sys::epoll`] owns the epoll fd and names the event bits;
+//!   [`sys::signal`] turns signals into readable events (`signalfd`);
+//!   [`sys::limits`] raises `RLIMIT_NOFILE` and keeps the reserve fd.
+//! - [`reactor`]: the loop. `epoll_wait`, dispatch by token (slab key +
+//!   generation), accept until `EAGAIN`, per-turn budgets and a ready list,
+//!   graceful shutdown.
+//! - [`conn`]: one connection: its socket, its output queue (flushed with
+//!   one `sendmsg` of many buffers), and the edge-triggered state bits.
+//! - [`echo`]: RFC 862 over TCP and UDP.
+//! - [`client`]: `edgechat client`, the other half of the tutorial.
+//! - [`bench`]: `edgechat bench`, the load generator.
+//! - [`config`], [`error`], [`logger`]: the command line, errors that name
+//!   what failed, and timestamped log lines.
+#![deny(unsafe_code)]
+
+pub mod bench;
+pub mod client;
+pub mod config;
+pub mod conn;
+pub mod echo;
+pub mod error;
+pub mod logger;
+pub mod reactor;
+pub mod sys;
+
+use config::{Config, ServeArgs};
+use error::{Context, Result};
+
+/// `edgechat serve`: bind every listener, then run the loop until shutdown.
+pub fn serve(args: &ServeArgs) -> Result<()> {
+    logger::init(args.log_level.into());
+    let cfg = Config::from_args(args)?;
+    sys::signal::ignore_sigpipe().sys("sigaction(SIGPIPE)")?;
+    let reactor = reactor::Reactor::bind(cfg)?;
+    reactor.run()
+}

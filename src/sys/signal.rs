@@ -1,0 +1,59 @@
+//! `signalfd(2)`: signals arrive as readable events in the epoll set, so the
+//! loop handles them like any other input, with no async-signal-safety rules.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use super::cvt_r;
+
+/// The signals the server reacts to.
+pub const HANDLED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+];
+
+/// A nonblocking signalfd for [`HANDLED`]. Creating it blocks those signals
+/// (`sigprocmask(SIG_BLOCK)`), so they queue for the fd instead of running
+/// a handler.
+pub struct Signals(SignalFd);
+
+impl Signals {
+    /// `sigprocmask(SIG_BLOCK, HANDLED)` → `signalfd(SFD_NONBLOCK | SFD_CLOEXEC)`.
+    pub fn new() -> io::Result<Signals> {
+        let mut set = SigSet::empty();
+        for s in HANDLED {
+            set.add(s);
+        }
+        cvt_r(|| signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None))?;
+        let fd =
+            cvt_r(|| SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC))?;
+        Ok(Signals(fd))
+    }
+
+    /// The next pending signal, or `None` when none is queued.
+    pub fn pending(&mut self) -> io::Result<Option<Signal>> {
+        let info = cvt_r(|| self.0.read_signal())?;
+        Ok(info.and_then(|i| Signal::try_from(i.ssi_signo as i32).ok()))
+    }
+}
+
+impl AsFd for Signals {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// Ignores `SIGPIPE` for the whole process: socket writes already use
+/// `MSG_NOSIGNAL`, and this covers `write(2)` to a closed stdout too.
+pub fn ignore_sigpipe() -> io::Result<()> {
+    // SAFETY: SIG_IGN installs no handler code, so no async-signal-safety
+    // rule can be broken; called at start-up before any other thread exists.
+    unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) }
+        .map(drop)
+        .map_err(io::Error::from)
+}
