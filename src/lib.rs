@@ -26,6 +26,7 @@ pub mod config;
 pub mod conn;
 pub mod echo;
 pub mod error;
+pub mod framing;
 pub mod logger;
 pub mod reactor;
 pub mod sys;
