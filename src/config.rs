@@ -31,6 +31,8 @@ pub enum Command {
 /// What a TCP connection is served with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
+    /// Clients talk to each other in rooms (PROTOCOL.md §2).
+    Chat,
     /// RFC 862: every byte is sent back.
     Echo,
 }
@@ -59,7 +61,7 @@ impl From<LogLevel> for log::LevelFilter {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Service on TCP connections.
-    #[arg(long, value_enum, default_value_t = Mode::Echo)]
+    #[arg(long, value_enum, default_value_t = Mode::Chat)]
     pub mode: Mode,
     /// TCP listener address (repeatable), e.g. 127.0.0.1:7000 or [::1]:7000.
     /// With no --tcp and no --udp, listens on 127.0.0.1:7000.
@@ -74,6 +76,18 @@ pub struct ServeArgs {
     /// Bytes the server may owe one client before it stops reading from it.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_output: usize,
+    /// Longest chat line in bytes, without the `\n` (and a `\r` before it).
+    #[arg(long, default_value_t = 4096)]
+    pub max_line: usize,
+    /// Seconds of silence before a chat client gets `PING` (0 = never).
+    #[arg(long, default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// Seconds an unfinished chat line may wait for its `\n` (0 = forever).
+    #[arg(long, default_value_t = 60)]
+    pub line_timeout: u64,
+    /// Seconds a closing connection may take to receive what it is owed.
+    #[arg(long, default_value_t = 30)]
+    pub linger_timeout: u64,
     /// Seconds a graceful shutdown may spend flushing before it gives up.
     #[arg(long, default_value_t = 5)]
     pub shutdown_timeout: u64,
@@ -96,6 +110,10 @@ pub struct Config {
     pub udp: Vec<SocketAddr>,
     pub max_clients: usize,
     pub max_output: usize,
+    pub max_line: usize,
+    pub idle_timeout: Option<Duration>,
+    pub line_timeout: Option<Duration>,
+    pub linger_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub backlog: i32,
     pub reuse_port: bool,
@@ -123,12 +141,20 @@ impl Config {
                 "--max-output must be at least 1024 bytes".into(),
             ));
         }
+        if a.max_line == 0 {
+            return Err(Error::Config("--max-line must be at least 1".into()));
+        }
+        let secs = |s: u64| Some(Duration::from_secs(s)).filter(|d| !d.is_zero());
         Ok(Config {
             mode: a.mode,
             tcp,
             udp: a.udp.clone(),
             max_clients: a.max_clients,
             max_output: a.max_output,
+            max_line: a.max_line,
+            idle_timeout: secs(a.idle_timeout),
+            line_timeout: secs(a.line_timeout),
+            linger_timeout: Duration::from_secs(a.linger_timeout),
             shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
             backlog: a.backlog,
             reuse_port: a.reuse_port,

@@ -175,6 +175,10 @@ pub struct Conn {
     pub read_closed: bool,
     /// Sitting in the reactor's ready list.
     pub queued: bool,
+    /// Has new output since the last flush (on the reactor's dirty list).
+    pub dirty: bool,
+    /// Marked to be cut (slow consumer): takes no more output.
+    pub cut: bool,
 }
 
 impl Conn {
@@ -191,6 +195,8 @@ impl Conn {
             peer_fin: false,
             read_closed: false,
             queued: false,
+            dirty: false,
+            cut: false,
         }
     }
 

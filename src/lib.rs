@@ -21,6 +21,7 @@
 #![deny(unsafe_code)]
 
 pub mod bench;
+pub mod chat;
 pub mod client;
 pub mod config;
 pub mod conn;

@@ -5,6 +5,8 @@
 //!     epoll_wait(timeout = 0 if the ready list has work, else the next deadline)
 //!     for each event: find its source by token, act until EAGAIN or budget
 //!     for each source on the ready list: one more budgeted turn
+//!     flush every connection that was given output (one sendmsg each)
+//!     expire due deadlines
 //! }
 //! ```
 //!
@@ -13,9 +15,28 @@
 //! used up its budget while data is still waiting goes on the ready list, so
 //! one busy client cannot starve the others. An error on a connection closes
 //! that connection only.
+//!
+//! - [`accept`](self::accept): listeners, `accept4`, `--max-clients`, `EMFILE`.
+//! - [`chat`](self::chat): chat reads, deliveries, slow consumers, timers.
 
-use std::collections::VecDeque;
-use std::io;
+/// The chat service's view of the connections, borrowing only the fields
+/// it needs so `self.chat` can be borrowed at the same time.
+macro_rules! deliver {
+    ($s:ident) => {
+        $crate::reactor::chat::Deliver::new(
+            &mut $s.conns,
+            &mut $s.dirty,
+            &mut $s.doomed,
+            $s.cfg.max_output,
+        )
+    };
+}
+
+mod accept;
+mod chat;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -23,23 +44,20 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use slab::Slab;
 
-use crate::config::Config;
+use crate::chat::{Chat, Departure, Limits};
+use crate::config::{Config, Mode};
 use crate::conn::{Conn, Phase};
 use crate::echo;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::sys::epoll::{self, Epoll, Event};
-use crate::sys::limits::{self, ReserveFd};
+use crate::sys::limits::ReserveFd;
 use crate::sys::signal::Signals;
-use crate::sys::{socket, would_block};
+use crate::sys::socket;
 
 /// The shared read buffer: one per server, not one per connection.
 const READ_BUF: usize = 64 * 1024;
 /// Events taken from the kernel per `epoll_wait`.
 const EVENTS: usize = 1024;
-/// Connections accepted per listener per turn.
-const ACCEPT_BUDGET: usize = 256;
-/// Descriptors kept free for everything that is not a client.
-const SPARE_FDS: u64 = 32;
 
 /// Tokens with this bit are fixed sources (signals, listeners, UDP);
 /// without it, the low 32 bits are a slab key and the next 31 a generation.
@@ -47,9 +65,15 @@ const FIXED: u64 = 1 << 63;
 const SIGNAL_TOKEN: u64 = FIXED;
 const LISTENER_KIND: u64 = 1 << 32;
 const UDP_KIND: u64 = 2 << 32;
+/// In the timer heap: this entry is a closing connection's last chance.
+const LINGER: u64 = 1 << 62;
 
 fn conn_token(key: usize, gen: u32) -> u64 {
     (u64::from(gen) << 32) | key as u64
+}
+
+fn token_key(token: u64) -> usize {
+    (token & 0xffff_ffff) as usize
 }
 
 /// A TCP listener and the address it is really bound to.
@@ -72,6 +96,16 @@ pub struct Reactor {
     reserve: ReserveFd,
     next_gen: u32,
     cfg: Config,
+    /// The chat service; `None` in echo mode.
+    chat: Option<Box<Chat>>,
+    /// Connections given output since the last flush.
+    dirty: Vec<usize>,
+    /// Slow consumers to cut once the current turn is over.
+    doomed: Vec<usize>,
+    /// Every deadline of every connection: (when, token), earliest first.
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// The clock, read once per loop iteration.
+    now: Instant,
     /// Set once a shutdown has begun: when it must be over.
     deadline: Option<Instant>,
     stop_now: bool,
@@ -80,60 +114,20 @@ pub struct Reactor {
 impl Reactor {
     /// Opens every listener and the signalfd, and registers them with a new
     /// epoll instance. Logs `listening on tcp://ADDR` for each listener.
-    pub fn bind(mut cfg: Config) -> Result<Reactor> {
-        let nofile = limits::raise_nofile().sys("setrlimit(RLIMIT_NOFILE)")?;
-        let fits =
-            nofile.saturating_sub(SPARE_FDS + (cfg.tcp.len() + cfg.udp.len()) as u64) as usize;
-        if cfg.max_clients > fits {
-            log::warn!(
-                "--max-clients {} does not fit RLIMIT_NOFILE {nofile}: lowered to {fits}",
-                cfg.max_clients
-            );
-            cfg.max_clients = fits.max(1);
-        }
+    pub fn bind(cfg: Config) -> Result<Reactor> {
         let epoll = Epoll::new().sys("epoll_create1")?;
         let signals = Signals::new().sys("signalfd")?;
         epoll
             .add(signals.as_fd(), epoll::interest_read(), SIGNAL_TOKEN)
             .sys("epoll_ctl")?;
-        let mut listeners = Vec::new();
-        for (i, &want) in cfg.tcp.iter().enumerate() {
-            let listen_err = |source| Error::Listen {
-                scheme: "tcp",
-                addr: want,
-                source,
-            };
-            let fd = socket::listen_tcp(want, cfg.backlog, cfg.reuse_port).map_err(listen_err)?;
-            let addr = socket::local_addr(fd.as_fd()).map_err(listen_err)?;
-            epoll
-                .add(
-                    fd.as_fd(),
-                    epoll::interest_read(),
-                    FIXED | LISTENER_KIND | i as u64,
-                )
-                .sys("epoll_ctl")?;
-            log::info!("listening on tcp://{addr}");
-            listeners.push(Listener { fd, addr });
-        }
-        let mut udp = Vec::new();
-        for (i, &want) in cfg.udp.iter().enumerate() {
-            let udp_err = |source| Error::Listen {
-                scheme: "udp",
-                addr: want,
-                source,
-            };
-            let fd = socket::bind_udp(want).map_err(udp_err)?;
-            let addr = socket::local_addr(fd.as_fd()).map_err(udp_err)?;
-            epoll
-                .add(
-                    fd.as_fd(),
-                    epoll::interest_read(),
-                    FIXED | UDP_KIND | i as u64,
-                )
-                .sys("epoll_ctl")?;
-            log::info!("listening on udp://{addr}");
-            udp.push(fd);
-        }
+        let (cfg, listeners, udp) = accept::open_listeners(&epoll, cfg)?;
+        let chat = (cfg.mode == Mode::Chat).then(|| {
+            Box::new(Chat::new(Limits {
+                max_line: cfg.max_line,
+                idle: cfg.idle_timeout,
+                line: cfg.line_timeout,
+            }))
+        });
         Ok(Reactor {
             epoll,
             events: Epoll::events(EVENTS),
@@ -146,6 +140,11 @@ impl Reactor {
             reserve: ReserveFd::new().sys("open /dev/null")?,
             next_gen: 0,
             cfg,
+            chat,
+            dirty: Vec::new(),
+            doomed: Vec::new(),
+            timers: BinaryHeap::new(),
+            now: Instant::now(),
             deadline: None,
             stop_now: false,
         })
@@ -159,21 +158,19 @@ impl Reactor {
     /// Runs until a graceful shutdown finishes (or a second signal cuts it).
     pub fn run(mut self) -> Result<()> {
         loop {
-            let timeout = if self.ready.is_empty() {
-                self.deadline
-                    .map(|d| d.saturating_duration_since(Instant::now()))
-            } else {
-                Some(Duration::ZERO)
-            };
+            let timeout = self.timeout();
             let n = self
                 .epoll
                 .wait(&mut self.events, timeout)
                 .sys("epoll_wait")?;
+            self.now = Instant::now();
             for i in 0..n {
                 let ev = self.events[i];
                 self.dispatch(&ev);
             }
             self.run_ready();
+            self.flush_dirty();
+            self.expire_timers();
             if self.stop_now {
                 log::warn!(
                     "second signal: exiting with {} connections open",
@@ -194,13 +191,27 @@ impl Reactor {
         }
     }
 
+    /// How long `epoll_wait` may sleep: not at all with work on the ready
+    /// list, else until the earliest deadline.
+    fn timeout(&self) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let timer = self.timers.peek().map(|Reverse((t, _))| *t);
+        let next = match (timer, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next.map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
     /// Routes one event to its source.
     fn dispatch(&mut self, ev: &Event) {
         let token = epoll::token(ev);
         if token & FIXED != 0 {
             return self.fixed(token);
         }
-        let key = (token & 0xffff_ffff) as usize;
+        let key = token_key(token);
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -220,7 +231,7 @@ impl Reactor {
     }
 
     fn fixed(&mut self, token: u64) {
-        let index = (token & 0xffff_ffff) as usize;
+        let index = token_key(token);
         match token & !FIXED & !0xffff_ffff {
             0 => self.on_signals(),
             LISTENER_KIND => self.accept_all(index),
@@ -240,7 +251,7 @@ impl Reactor {
                 self.fixed(token);
                 continue;
             }
-            let key = (token & 0xffff_ffff) as usize;
+            let key = token_key(token);
             match self.conns.get_mut(key) {
                 Some(c) if conn_token(key, c.gen) == token => {
                     c.queued = false;
@@ -251,33 +262,56 @@ impl Reactor {
         }
     }
 
-    /// One budgeted turn for a connection: flush what is owed, read and echo,
-    /// then close it, requeue it, or leave it for the next edge.
+    /// One budgeted turn for a connection: flush what is owed, read and
+    /// serve, then close it, requeue it, or leave it for the next edge.
     fn service(&mut self, key: usize) {
         let max_output = self.cfg.max_output;
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
+        let turn = match self.conns.get_mut(key) {
+            None => return,
+            Some(c) if c.phase == Phase::Closing => c.flush().map(|()| false),
+            Some(_) if self.chat.is_some() => self.serve_chat(key),
+            Some(c) => c
+                .flush()
+                .and_then(|()| echo::serve_stream(c, &mut self.buf, max_output)),
         };
-        let turn = c.flush().and_then(|()| match c.phase {
-            Phase::Open => echo::serve_stream(c, &mut self.buf, max_output),
-            Phase::Closing => Ok(false),
-        });
         let more = match turn {
             Ok(more) => more,
             Err(e) => {
                 log::debug!("connection {key}: {e}");
-                return self.close(key);
+                return self.close(key, Departure::Left);
             }
         };
-        if c.read_closed {
-            c.phase = Phase::Closing;
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.read_closed && c.phase == Phase::Open {
+            self.begin_closing(key);
+            if let Some(chat) = self.chat.as_deref_mut() {
+                chat.eof(key, &mut deliver!(self));
+            }
         }
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
         if c.is_done() {
             self.finish(key);
         } else if more && !c.queued {
             c.queued = true;
             self.ready.push_back(conn_token(key, c.gen));
         }
+    }
+
+    /// Moves a connection to `CLOSING` (if it is not there already, as after
+    /// `/quit`): it is read no more, and it has
+    /// `--linger-timeout` to take what it is owed before it is closed anyway.
+    fn begin_closing(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.phase = Phase::Closing;
+        let at = self.now + self.cfg.linger_timeout;
+        self.timers
+            .push(Reverse((at, conn_token(key, c.gen) | LINGER)));
     }
 
     /// Ends a connection that owes nothing: FIN after the last byte, then close.
@@ -294,59 +328,18 @@ impl Reactor {
                 }
             }
         }
-        self.close(key);
+        self.close(key, Departure::Quiet);
     }
 
-    /// Closes a connection: `EPOLL_CTL_DEL`, then drop (which closes the fd).
-    fn close(&mut self, key: usize) {
+    /// Closes a connection: `EPOLL_CTL_DEL`, drop (which closes the fd), and
+    /// tell the chat service how it went.
+    fn close(&mut self, key: usize, how: Departure) {
         if let Some(c) = self.conns.try_remove(key) {
             let _ = self.epoll.delete(c.fd.as_fd());
         }
-    }
-
-    /// Accepts pending connections until `EAGAIN` or the budget runs out.
-    fn accept_all(&mut self, index: usize) {
-        for _ in 0..ACCEPT_BUDGET {
-            let Some(l) = self.listeners.get(index) else {
-                return;
-            };
-            match socket::accept(l.fd.as_fd()) {
-                Ok((fd, peer)) => {
-                    if self.conns.len() >= self.cfg.max_clients {
-                        log::debug!("{peer:?}: over --max-clients, closed");
-                        continue; // dropping `fd` closes it
-                    }
-                    if let Err(e) = self.register(fd) {
-                        log::warn!("register {peer:?}: {e}");
-                    }
-                }
-                Err(e) if would_block(&e) => return,
-                Err(e) if is_fd_exhaustion(&e) => {
-                    log::warn!("accept: {e}: dropping one pending connection");
-                    let fd = l.fd.as_fd();
-                    drop(self.reserve.with_freed_slot(|| socket::accept(fd)));
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
-                Err(e) => {
-                    log::error!("accept on tcp://{}: {e}", l.addr);
-                    return;
-                }
-            }
+        if let Some(chat) = self.chat.as_deref_mut() {
+            chat.close(key, how, &mut deliver!(self));
         }
-        self.ready.push_back(FIXED | LISTENER_KIND | index as u64);
-    }
-
-    /// Adds an accepted socket to the slab and the epoll set.
-    fn register(&mut self, fd: OwnedFd) -> io::Result<()> {
-        socket::set_nodelay(fd.as_fd())?;
-        self.next_gen = self.next_gen.wrapping_add(1) & 0x7fff_ffff;
-        let gen = self.next_gen;
-        let entry = self.conns.vacant_entry();
-        let key = entry.key();
-        self.epoll
-            .add(fd.as_fd(), epoll::interest_all(), conn_token(key, gen))?;
-        entry.insert(Conn::new(fd, gen));
-        Ok(())
     }
 
     fn serve_udp(&mut self, index: usize) {
@@ -364,7 +357,7 @@ impl Reactor {
         loop {
             match self.signals.pending() {
                 Ok(Some(Signal::SIGINT | Signal::SIGTERM)) => self.begin_shutdown(),
-                Ok(Some(Signal::SIGUSR1)) => log::info!("stats: clients={}", self.conns.len()),
+                Ok(Some(Signal::SIGUSR1)) => self.log_stats(),
                 Ok(Some(s)) => log::info!("{s}: nothing to do"),
                 Ok(None) => return,
                 Err(e) => {
@@ -372,6 +365,23 @@ impl Reactor {
                     return;
                 }
             }
+        }
+    }
+
+    fn log_stats(&self) {
+        match self.chat.as_deref() {
+            Some(chat) => {
+                let s = &chat.router.stats;
+                log::info!(
+                    "stats: clients={} msgs_in={} msgs_out={} bytes_in={} bytes_out={}",
+                    self.conns.len(),
+                    s.msgs_in,
+                    s.msgs_out,
+                    s.bytes_in,
+                    s.bytes_out
+                );
+            }
+            None => log::info!("stats: clients={}", self.conns.len()),
         }
     }
 
@@ -389,14 +399,11 @@ impl Reactor {
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            if let Some(c) = self.conns.get_mut(key) {
-                c.phase = Phase::Closing;
+            if self.chat.is_some() {
+                self.say_shutdown(key);
             }
+            self.begin_closing(key);
             self.service(key);
         }
     }
-}
-
-fn is_fd_exhaustion(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }

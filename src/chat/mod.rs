@@ -1,0 +1,12 @@
+//! Chat (PROTOCOL.md §2): clients talk to each other in rooms.
+//!
+//! - [`command`]: one line → one [`command::Command`] (pure).
+//! - [`router`]: nicks, rooms and who receives what, over slab keys (pure).
+//! - [`session`]: per-connection framing and deadlines, glued to the router.
+
+pub mod command;
+mod commands;
+pub mod router;
+pub mod session;
+
+pub use session::{Chat, Departure, Expiry, Limits};

@@ -1,0 +1,278 @@
+//! The chat router: nicks, rooms, and who receives what. Pure: it sees
+//! slab keys and lines, and hands every outgoing line to an [`Outbox`].
+//!
+//! A line for many recipients is encoded once into an `Rc<[u8]>` and the
+//! same buffer is queued for each of them: one allocation per message,
+//! none per recipient.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::command::{parse, Command};
+
+/// Where the router's lines go. The reactor implements it over its
+/// connections; tests implement it over a `Vec`.
+pub trait Outbox {
+    /// Queue `line` (ending in `\n`) for client `to`.
+    fn deliver(&mut self, to: usize, line: &Rc<[u8]>);
+    /// Close `key` once everything queued for it is sent (after `/quit`).
+    fn close_after_flush(&mut self, key: usize);
+}
+
+/// Counters behind `/stats`.
+#[derive(Debug)]
+pub struct Stats {
+    pub msgs_in: u64,
+    pub msgs_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub started: Instant,
+}
+
+pub(super) struct Client {
+    pub(super) nick: Box<str>,
+    /// The lowercased name of the client's room (the key into `rooms`).
+    pub(super) room: Rc<str>,
+}
+
+pub(super) struct Room {
+    /// The name as its creator spelled it.
+    pub(super) name: Box<str>,
+    pub(super) members: Vec<usize>,
+}
+
+pub(super) const HELP: &[&str] = &[
+    "HELP text            say text to your room (//text sends /text)",
+    "HELP /nick NAME      change your nick",
+    "HELP /msg NAME TEXT  send TEXT to NAME only",
+    "HELP /join ROOM      leave your room for ROOM",
+    "HELP /who /rooms     who is here, which rooms exist",
+    "HELP /ping [T] /stats /help /quit [REASON]",
+];
+
+/// Nicks, rooms and membership for every connected client.
+pub struct Router {
+    pub(super) clients: Vec<Option<Client>>,
+    pub(super) nicks: HashMap<Box<str>, usize>,
+    pub(super) rooms: HashMap<Rc<str>, Room>,
+    next_guest: u64,
+    pub(super) scratch: Vec<u8>,
+    pub stats: Stats,
+}
+
+/// Replaces C0 controls (but TAB) and DEL with U+FFFD.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    let bad = |c: char| (c < ' ' && c != '\t') || c == '\x7f';
+    if !text.contains(bad) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.replace(bad, "\u{FFFD}"))
+}
+
+/// Joins `parts` with spaces and a final `\n` into `scratch`, then copies
+/// the result into one shared buffer.
+pub(super) fn encode(scratch: &mut Vec<u8>, parts: &[&str]) -> Rc<[u8]> {
+    scratch.clear();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            scratch.push(b' ');
+        }
+        scratch.extend_from_slice(p.as_bytes());
+    }
+    scratch.push(b'\n');
+    Rc::from(&scratch[..])
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+impl Router {
+    pub fn new() -> Router {
+        Router {
+            clients: Vec::new(),
+            nicks: HashMap::new(),
+            rooms: HashMap::new(),
+            next_guest: 1,
+            scratch: Vec::with_capacity(512),
+            stats: Stats {
+                msgs_in: 0,
+                msgs_out: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                started: Instant::now(),
+            },
+        }
+    }
+
+    /// Clients connected.
+    pub fn clients(&self) -> usize {
+        self.nicks.len()
+    }
+
+    /// The nick of `key`, if it is connected.
+    pub fn nick(&self, key: usize) -> Option<&str> {
+        self.client(key).map(|c| &*c.nick)
+    }
+
+    pub(super) fn client(&self, key: usize) -> Option<&Client> {
+        self.clients.get(key).and_then(Option::as_ref)
+    }
+
+    /// Encodes `parts` joined by spaces, plus `\n`, into one shared buffer.
+    pub(super) fn encode(&mut self, parts: &[&str]) -> Rc<[u8]> {
+        encode(&mut self.scratch, parts)
+    }
+
+    pub(super) fn send(&mut self, to: usize, line: &Rc<[u8]>, out: &mut impl Outbox) {
+        self.stats.msgs_out += 1;
+        self.stats.bytes_out += line.len() as u64;
+        out.deliver(to, line);
+    }
+
+    pub(super) fn reply(&mut self, to: usize, parts: &[&str], out: &mut impl Outbox) {
+        let line = self.encode(parts);
+        self.send(to, &line, out);
+    }
+
+    /// Sends `ERR <code>` to `to`.
+    pub fn error(&mut self, to: usize, code: &str, out: &mut impl Outbox) {
+        self.reply(to, &["ERR", code], out);
+    }
+
+    /// Sends `parts` to everyone in `room` but `except`.
+    pub(super) fn broadcast(
+        &mut self,
+        room: &str,
+        except: usize,
+        parts: &[&str],
+        out: &mut impl Outbox,
+    ) {
+        let line = self.encode(parts);
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
+        let mut sent = 0u64;
+        for &m in r.members.iter().filter(|&&m| m != except) {
+            out.deliver(m, &line);
+            sent += 1;
+        }
+        self.stats.msgs_out += sent;
+        self.stats.bytes_out += sent * line.len() as u64;
+    }
+
+    /// A new client: gets a fresh `guest<N>`, `HELLO`, and joins `lobby`.
+    pub fn connect(&mut self, key: usize, out: &mut impl Outbox) {
+        let nick = loop {
+            let n = format!("guest{}", self.next_guest);
+            self.next_guest += 1;
+            if !self.nicks.contains_key(n.as_str()) {
+                break n;
+            }
+        };
+        if self.clients.len() <= key {
+            self.clients.resize_with(key + 1, || None);
+        }
+        self.nicks.insert(nick.as_str().into(), key);
+        let room = self.enter("lobby", key);
+        self.clients[key] = Some(Client {
+            nick: nick.as_str().into(),
+            room: room.clone(),
+        });
+        let name = self.room_name(&room);
+        self.reply(key, &["HELLO", &nick, &name], out);
+        self.broadcast(&room, key, &["JOIN", &nick], out);
+    }
+
+    pub(super) fn room_name(&self, room: &str) -> String {
+        self.rooms
+            .get(room)
+            .map(|r| r.name.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Adds `key` to room `name`, creating it; returns the room's key.
+    pub(super) fn enter(&mut self, name: &str, key: usize) -> Rc<str> {
+        let lower: Rc<str> = name.to_ascii_lowercase().into();
+        let room = self.rooms.entry(lower.clone()).or_insert_with(|| Room {
+            name: name.into(),
+            members: Vec::new(),
+        });
+        room.members.push(key);
+        lower
+    }
+
+    /// Removes `key` from its room; the room goes when it is empty.
+    pub(super) fn exit(&mut self, room: &str, key: usize) {
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.members.retain(|&m| m != key);
+            if r.members.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+    }
+
+    /// A client leaves. With `announce`, its room hears `QUIT <nick>
+    /// [reason]`; on shutdown nobody is told.
+    pub fn disconnect(
+        &mut self,
+        key: usize,
+        reason: Option<&str>,
+        announce: bool,
+        out: &mut impl Outbox,
+    ) {
+        let Some(c) = self.clients.get_mut(key).and_then(Option::take) else {
+            return;
+        };
+        self.nicks.remove(c.nick.to_ascii_lowercase().as_str());
+        self.exit(&c.room, key);
+        if announce {
+            let reason = reason.map(scrub);
+            let mut parts = vec!["QUIT", &c.nick];
+            if let Some(r) = reason.as_deref() {
+                parts.push(r);
+            }
+            self.broadcast(&c.room, key, &parts, out);
+        }
+    }
+
+    /// Handles one complete line from `key` (without its `\n`).
+    pub fn line(&mut self, key: usize, line: &[u8], out: &mut impl Outbox) {
+        if line.is_empty() || self.client(key).is_none() {
+            return;
+        }
+        self.stats.msgs_in += 1;
+        let Ok(text) = std::str::from_utf8(line) else {
+            return self.error(key, "bad-utf8", out);
+        };
+        match parse(text) {
+            Command::Say(t) => self.say(key, t, out),
+            Command::Nick(n) => self.rename(key, n, out),
+            Command::Msg(to, t) => self.direct(key, to, t, out),
+            Command::Join(r) => self.join(key, r, out),
+            Command::Who => self.who(key, out),
+            Command::Rooms => self.list_rooms(key, out),
+            Command::Ping(t) => self.reply(key, &["PONG", &scrub(t.unwrap_or_default())], out),
+            Command::Pong => {}
+            Command::Stats => self.report(key, out),
+            Command::Help => {
+                for h in HELP {
+                    self.reply(key, &[h], out);
+                }
+            }
+            Command::Quit(reason) => self.quit(key, reason, out),
+            Command::BadArgs => self.error(key, "bad-args", out),
+            Command::Unknown => self.error(key, "unknown-command", out),
+        }
+    }
+
+    fn say(&mut self, key: usize, text: &str, out: &mut impl Outbox) {
+        let Some(c) = self.client(key) else { return };
+        let (room, nick) = (c.room.clone(), c.nick.clone());
+        self.broadcast(&room, key, &["MSG", &nick, &scrub(text)], out);
+    }
+}

@@ -1,0 +1,217 @@
+//! The reactor's side of chat: reading lines into the router, delivering
+//! its output into connection queues, flushing each queue once per turn,
+//! cutting slow consumers, and the timer heap behind the keepalive and
+//! line deadlines.
+
+use std::cmp::Reverse;
+use std::io;
+use std::os::fd::AsFd;
+use std::rc::Rc;
+
+use slab::Slab;
+
+use super::{conn_token, token_key, Reactor, LINGER};
+use crate::chat::router::Outbox;
+use crate::chat::{Departure, Expiry};
+use crate::conn::{Conn, Phase};
+use crate::echo::READ_BUDGET;
+use crate::sys::{socket, would_block};
+
+const SLOW_CONSUMER: &[u8] = b"ERR slow-consumer\n";
+const SERVER_SHUTDOWN: &[u8] = b"ERR server-shutdown\n";
+
+/// Puts the router's lines into connection queues. A queue that passes
+/// `max_output` even after a flush marks its connection to be cut.
+pub(super) struct Deliver<'a> {
+    conns: &'a mut Slab<Conn>,
+    dirty: &'a mut Vec<usize>,
+    doomed: &'a mut Vec<usize>,
+    max_output: usize,
+}
+
+impl<'a> Deliver<'a> {
+    pub(super) fn new(
+        conns: &'a mut Slab<Conn>,
+        dirty: &'a mut Vec<usize>,
+        doomed: &'a mut Vec<usize>,
+        max_output: usize,
+    ) -> Self {
+        Deliver {
+            conns,
+            dirty,
+            doomed,
+            max_output,
+        }
+    }
+}
+
+impl Outbox for Deliver<'_> {
+    #[inline]
+    fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
+        let Some(c) = self.conns.get_mut(to) else {
+            return;
+        };
+        if c.cut {
+            return;
+        }
+        c.out.push_shared(line.clone());
+        if c.out.len() > self.max_output {
+            // Over the limit: see whether the socket takes some first.
+            if c.flush().is_err() || c.out.len() > self.max_output {
+                c.cut = true;
+                self.doomed.push(to);
+            }
+            return;
+        }
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(to);
+        }
+    }
+
+    fn close_after_flush(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.phase = Phase::Closing;
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+}
+
+impl Reactor {
+    /// One budgeted turn of reading a chat client: each read goes through
+    /// the framer to the router. Returns `true` if the budget ran out first.
+    pub(super) fn serve_chat(&mut self, key: usize) -> io::Result<bool> {
+        let max_output = self.cfg.max_output;
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(c) = self.conns.get_mut(key) else {
+                return Ok(false);
+            };
+            c.flush()?;
+            if c.phase != Phase::Open || !c.wants_read(max_output) {
+                return Ok(false);
+            }
+            if budget == 0 {
+                return Ok(true);
+            }
+            let n = match socket::recv(c.fd.as_fd(), &mut self.buf) {
+                Ok(0) => {
+                    c.read_closed = true;
+                    c.readable = false;
+                    return Ok(false);
+                }
+                Ok(n) => n,
+                Err(e) if would_block(&e) => {
+                    c.readable = false;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            };
+            if n < self.buf.len() && !c.peer_fin {
+                c.readable = false; // a short read drained the socket
+            }
+            budget = budget.saturating_sub(n);
+            let Some(chat) = self.chat.as_deref_mut() else {
+                return Ok(false);
+            };
+            chat.input(key, &self.buf[..n], self.now, &mut deliver!(self));
+            if self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.phase == Phase::Closing)
+            {
+                self.begin_closing(key); // after /quit: start the linger clock
+                return Ok(false);
+            }
+            self.arm(key);
+        }
+    }
+
+    /// Pushes `key`'s next chat deadline onto the heap, if it moved earlier.
+    pub(super) fn arm(&mut self, key: usize) {
+        let (Some(chat), Some(c)) = (self.chat.as_deref_mut(), self.conns.get(key)) else {
+            return;
+        };
+        if let Some(at) = chat.arm(key) {
+            self.timers.push(Reverse((at, conn_token(key, c.gen))));
+        }
+    }
+
+    /// Sends every queue that was given output this turn: one `sendmsg` per
+    /// connection however many lines it got. Then cuts slow consumers.
+    pub(super) fn flush_dirty(&mut self) {
+        loop {
+            while let Some(key) = self.dirty.pop() {
+                let Some(c) = self.conns.get_mut(key) else {
+                    continue;
+                };
+                c.dirty = false;
+                match c.flush() {
+                    Err(_) => self.close(key, Departure::Left),
+                    Ok(()) if c.is_done() => self.finish(key),
+                    Ok(()) => {}
+                }
+            }
+            let Some(key) = self.doomed.pop() else { return };
+            if let Some(c) = self.conns.get_mut(key) {
+                log::info!(
+                    "connection {key}: slow consumer, {} bytes owed, cut",
+                    c.out.len()
+                );
+                // Best effort: the line is only seen if the socket takes it.
+                let _ = socket::send(c.fd.as_fd(), SLOW_CONSUMER);
+            }
+            self.close(key, Departure::Cut("slow-consumer"));
+        }
+    }
+
+    /// Runs every deadline that is due: keepalive pings and cuts, unfinished
+    /// lines, and closing connections that outstayed `--linger-timeout`.
+    pub(super) fn expire_timers(&mut self) {
+        while let Some(&Reverse((at, token))) = self.timers.peek() {
+            if at > self.now {
+                break;
+            }
+            self.timers.pop();
+            let key = token_key(token);
+            let live = self
+                .conns
+                .get(key)
+                .is_some_and(|c| conn_token(key, c.gen) == token & !LINGER);
+            if !live {
+                continue;
+            }
+            if token & LINGER != 0 {
+                log::debug!("connection {key}: linger timeout");
+                self.close(key, Departure::Quiet);
+                continue;
+            }
+            let Some(chat) = self.chat.as_deref_mut() else {
+                continue;
+            };
+            match chat.expire(key, at, self.now, &mut deliver!(self)) {
+                Expiry::Keep => self.arm(key),
+                Expiry::Cut(code) => {
+                    chat.close(key, Departure::Cut(code), &mut deliver!(self));
+                    self.begin_closing(key);
+                }
+            }
+        }
+        self.flush_dirty();
+    }
+
+    /// On shutdown: `ERR server-shutdown` after everything already queued;
+    /// nobody hears a `QUIT`.
+    pub(super) fn say_shutdown(&mut self, key: usize) {
+        if let Some(c) = self.conns.get_mut(key) {
+            c.out.push_copy(SERVER_SHUTDOWN);
+        }
+        if let Some(chat) = self.chat.as_deref_mut() {
+            chat.close(key, Departure::Quiet, &mut deliver!(self));
+        }
+    }
+}
