@@ -169,3 +169,44 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frames(chunks: &[&[u8]], max: usize) -> Vec<Option<Vec<u8>>> {
+        let mut f = LineFramer::new(max);
+        let mut out = Vec::new();
+        for c in chunks {
+            f.push(c, |fr| {
+                out.push(match fr {
+                    Frame::Line(l) => Some(l.to_vec()),
+                    Frame::TooLong => None,
+                })
+            });
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_of_a_stream_gives_the_same_lines(
+            data in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'a'), any::<u8>()], 0..400),
+            cuts in proptest::collection::vec(0usize..400, 0..20),
+            max in 1usize..40,
+        ) {
+            let whole = frames(&[&data], max);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                chunks.push(&data[at..c]);
+                at = c;
+            }
+            chunks.push(&data[at..]);
+            prop_assert_eq!(frames(&chunks, max), whole);
+        }
+    }
+}

@@ -10,3 +10,6 @@ pub mod router;
 pub mod session;
 
 pub use session::{Chat, Departure, Expiry, Limits};
+
+#[cfg(test)]
+mod tests;

@@ -256,7 +256,8 @@ impl Router {
             Command::Join(r) => self.join(key, r, out),
             Command::Who => self.who(key, out),
             Command::Rooms => self.list_rooms(key, out),
-            Command::Ping(t) => self.reply(key, &["PONG", &scrub(t.unwrap_or_default())], out),
+            Command::Ping(None) => self.reply(key, &["PONG"], out),
+            Command::Ping(Some(t)) => self.reply(key, &["PONG", &scrub(t)], out),
             Command::Pong => {}
             Command::Stats => self.report(key, out),
             Command::Help => {
