@@ -119,7 +119,15 @@ fn ping_pong_stats_help() {
     a.send("/stats");
     let s = a.line();
     assert!(s.starts_with("STATS "), "{s}");
-    for k in ["clients=1 ", "rooms=1 ", "msgs_in=", "msgs_out=", "bytes_in=", "bytes_out=", "uptime_s="] {
+    for k in [
+        "clients=1 ",
+        "rooms=1 ",
+        "msgs_in=",
+        "msgs_out=",
+        "bytes_in=",
+        "bytes_out=",
+        "uptime_s=",
+    ] {
         assert!(s.contains(k), "{s} lacks {k}");
     }
     a.send("/help");
@@ -148,7 +156,12 @@ fn errors_for_bad_lines_keep_the_connection() {
     a.raw(b"\xff\xfe not utf8\n");
     a.send(&"x".repeat(17));
     a.send(&"y".repeat(16));
-    a.expect(&["ERR unknown-command", "ERR bad-args", "ERR bad-utf8", "ERR line-too-long"]);
+    a.expect(&[
+        "ERR unknown-command",
+        "ERR bad-args",
+        "ERR bad-utf8",
+        "ERR line-too-long",
+    ]);
     a.expect_nothing(); // 16 bytes is within the limit: relayed to nobody, no error
 }
 

@@ -33,10 +33,17 @@ impl Server {
         let mut line = String::new();
         loop {
             line.clear();
-            assert!(stderr.read_line(&mut line).expect("read stderr") > 0, "server exited");
+            assert!(
+                stderr.read_line(&mut line).expect("read stderr") > 0,
+                "server exited"
+            );
             if let Some(a) = line.split("listening on tcp://").nth(1) {
                 let addr = a.trim().parse().expect("address");
-                return Server { child, addr, stderr };
+                return Server {
+                    child,
+                    addr,
+                    stderr,
+                };
             }
         }
     }
@@ -141,7 +148,11 @@ impl Client {
     pub fn expect_eof(&mut self) {
         let mut rest = Vec::new();
         match self.r.read_to_end(&mut rest) {
-            Ok(_) => assert!(rest.is_empty(), "bytes before EOF: {:?}", String::from_utf8_lossy(&rest)),
+            Ok(_) => assert!(
+                rest.is_empty(),
+                "bytes before EOF: {:?}",
+                String::from_utf8_lossy(&rest)
+            ),
             Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
         }
     }

@@ -1,0 +1,294 @@
+//! Chat delivery over real sockets: order, fan-out, slow consumers,
+//! disconnects, half-close, timeouts and graceful shutdown.
+
+mod chatkit;
+
+use std::os::fd::AsRawFd;
+use std::thread;
+use std::time::Duration;
+
+use chatkit::{Client, Server};
+
+/// Connects with a tiny receive buffer, set before `connect` so the
+/// window the server sees is tiny from the first segment.
+fn connect_tiny_rcvbuf(srv: &Server) -> Client {
+    use nix::sys::socket::{
+        connect, setsockopt as nix_setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
+        SockaddrIn,
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    nix_setsockopt(&fd, sockopt::RcvBuf, &4096).expect("SO_RCVBUF");
+    let std::net::SocketAddr::V4(v4) = srv.addr else {
+        panic!("ipv4 expected")
+    };
+    connect(fd.as_raw_fd(), &SockaddrIn::from(v4)).expect("connect");
+    let stream = std::net::TcpStream::from(fd);
+    stream
+        .set_read_timeout(Some(chatkit::WAIT))
+        .expect("timeout");
+    let mut c = Client {
+        r: std::io::BufReader::new(stream),
+        nick: String::new(),
+    };
+    let hello = c.line();
+    c.nick = hello.split(' ').nth(1).expect("nick").to_string();
+    c
+}
+
+/// `SO_LINGER {on, 0}`: dropping the socket sends RST.
+fn set_linger_zero(fd: i32) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `l` is a live struct linger and its size is passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER");
+}
+
+#[test]
+fn four_senders_500_lines_each_arrive_in_order() {
+    let srv = Server::start(&[]);
+    let mut rx = srv.join();
+    let mut senders: Vec<Client> = (0..4).map(|_| srv.join()).collect();
+    for _ in 0..4 {
+        rx.line(); // JOINs
+    }
+    let nicks: Vec<String> = senders.iter().map(|s| s.nick.clone()).collect();
+    let handles: Vec<_> = senders
+        .drain(..)
+        .enumerate()
+        .map(|(i, mut s)| {
+            thread::spawn(move || {
+                let mut all = String::new();
+                for n in 0..500 {
+                    all.push_str(&format!("s{i} {n}\n"));
+                }
+                s.raw(all.as_bytes());
+                s
+            })
+        })
+        .collect();
+    let mut next = [0usize; 4];
+    let mut seen = 0;
+    while seen < 4 * 499 + 4 {
+        let l = rx.line();
+        let Some(rest) = l.strip_prefix("MSG ") else {
+            continue;
+        };
+        let (from, text) = rest.split_once(' ').expect("MSG from text");
+        let i: usize = text[1..2].parse().expect("sender index");
+        let n: usize = text[3..].parse().expect("line number");
+        assert_eq!(from, nicks[i]);
+        assert_eq!(n, next[i], "sender {i} out of order");
+        next[i] += 1;
+        seen += 1;
+        if next.iter().all(|&n| n == 500) {
+            break;
+        }
+    }
+    assert_eq!(next, [500; 4]);
+    let _keep: Vec<Client> = handles
+        .into_iter()
+        .map(|h| h.join().expect("sender"))
+        .collect();
+}
+
+#[test]
+fn slow_consumer_is_cut_and_nobody_else_loses_a_line() {
+    let srv = Server::start(&["--max-output", "65536"]);
+    let mut fast = srv.join();
+    let slow = connect_tiny_rcvbuf(&srv);
+    let mut tx = srv.join();
+    fast.expect(&[&format!("JOIN {}", slow.nick), &format!("JOIN {}", tx.nick)]);
+    // 12 MB in all: more than the ~4 MB the kernel's send buffer can grow
+    // to on loopback, so the server's own queue must pass --max-output.
+    let payload = "p".repeat(4000);
+    let sender = thread::spawn(move || {
+        for i in 0..3000 {
+            tx.send(&format!("{i} {payload}"));
+        }
+        tx
+    });
+    let mut got = 0;
+    let mut cut_seen = false;
+    while got < 3000 {
+        let l = fast.line();
+        if l == format!("QUIT {} slow-consumer", slow.nick) {
+            cut_seen = true;
+            continue;
+        }
+        let text = l.splitn(3, ' ').nth(2).expect("MSG text");
+        let n: usize = text
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("number");
+        assert_eq!(n, got, "fast receiver lost or reordered a line");
+        got += 1;
+    }
+    assert!(cut_seen, "the slow consumer was never cut");
+    let _tx = sender.join().expect("sender");
+    drop(slow);
+}
+
+#[test]
+fn broadcast_reaches_2000_clients() {
+    let srv = Server::start(&[]);
+    // Connect all at once (HELLOs read later), as a burst of real clients would.
+    let mut clients: Vec<Client> = (0..2000).map(|_| Client::connect(srv.addr)).collect();
+    for c in clients.iter_mut() {
+        assert!(c.line().starts_with("HELLO "));
+    }
+    let mut talker = srv.join();
+    talker.send("to everyone");
+    let want = format!("MSG {} to everyone", talker.nick);
+    for c in clients.iter_mut() {
+        loop {
+            let l = c.line();
+            if l == want {
+                break;
+            }
+            assert!(l.starts_with("JOIN "), "unexpected {l}");
+        }
+    }
+}
+
+#[test]
+fn reset_announces_quit() {
+    let srv = Server::start(&[]);
+    let mut a = srv.join();
+    let b = srv.join();
+    a.line();
+    set_linger_zero(b.stream().as_raw_fd());
+    let nick = b.nick.clone();
+    drop(b);
+    a.expect(&[&format!("QUIT {nick}")]);
+}
+
+#[test]
+fn line_split_across_many_segments() {
+    let srv = Server::start(&[]);
+    let mut a = srv.join();
+    let mut b = srv.join();
+    a.line();
+    for byte in b"split into many segments\r\n" {
+        a.raw(&[*byte]);
+        thread::sleep(Duration::from_millis(2));
+    }
+    b.expect(&[&format!("MSG {} split into many segments", a.nick)]);
+}
+
+#[test]
+fn half_close_handles_lines_then_closes() {
+    let srv = Server::start(&[]);
+    let mut a = srv.join();
+    let mut b = srv.join();
+    a.line();
+    b.raw(b"first\nsecond\n/who\nunfinished");
+    b.half_close();
+    let mut nicks = [a.nick.clone(), b.nick.clone()];
+    nicks.sort_by_key(|n| n.to_ascii_lowercase());
+    b.expect(&[&format!("WHO lobby {} {}", nicks[0], nicks[1])]);
+    b.expect_eof();
+    a.expect(&[
+        &format!("MSG {} first", b.nick),
+        &format!("MSG {} second", b.nick),
+        &format!("QUIT {}", b.nick),
+    ]);
+    a.expect_nothing();
+}
+
+#[test]
+fn idle_client_is_pinged_then_cut() {
+    let srv = Server::start(&["--idle-timeout", "1"]);
+    let mut a = srv.join();
+    let mut b = srv.join();
+    a.line();
+    let gone = b.nick.clone();
+    // a answers every PING, and hears why b left.
+    let polite = thread::spawn(move || loop {
+        let l = a.line();
+        if let Some(token) = l.strip_prefix("PING ") {
+            a.send(&format!("/pong {token}"));
+            continue;
+        }
+        assert_eq!(l, format!("QUIT {gone} idle-timeout"));
+        return;
+    });
+    let ping = b.line();
+    assert!(ping.starts_with("PING "), "{ping}");
+    // b stays silent: after one more idle period it is cut.
+    b.expect(&["ERR idle-timeout"]);
+    b.expect_eof();
+    polite.join().expect("polite client");
+}
+
+#[test]
+fn unfinished_line_times_out() {
+    let srv = Server::start(&["--line-timeout", "1"]);
+    let mut a = srv.join();
+    let mut b = srv.join();
+    a.line();
+    b.raw(b"never finished");
+    b.expect(&["ERR line-timeout"]);
+    b.send("fresh");
+    a.expect(&[&format!("MSG {} fresh", b.nick)]);
+}
+
+#[test]
+fn shutdown_delivers_queued_lines_then_says_so() {
+    let mut srv = Server::start(&[]);
+    let mut a = srv.join();
+    let mut b = srv.join();
+    a.line();
+    for i in 0..100 {
+        b.send(&format!("line {i}"));
+    }
+    b.expect_nothing(); // every line has been handled by the server
+    srv.signal(libc::SIGTERM);
+    for i in 0..100 {
+        a.expect(&[&format!("MSG {} line {i}", b.nick)]);
+    }
+    a.expect(&["ERR server-shutdown"]);
+    a.expect_eof();
+    b.expect(&["ERR server-shutdown"]);
+    b.expect_eof();
+    assert_eq!(srv.wait_exit(), 0);
+}
+
+#[test]
+fn pong_keeps_a_client() {
+    let srv = Server::start(&["--idle-timeout", "1"]);
+    let mut a = srv.join();
+    let mut pings = 0;
+    while pings < 3 {
+        let l = a.line();
+        let token = l.strip_prefix("PING ").expect("only PINGs arrive");
+        a.send(&format!("/pong {token}"));
+        pings += 1;
+    }
+    // Still connected and served after three idle periods.
+    a.send("/ping still-here");
+    loop {
+        let l = a.line();
+        if l == "PONG still-here" {
+            break;
+        }
+        assert!(l.starts_with("PING "), "{l}");
+    }
+}
