@@ -29,21 +29,23 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn edgechat");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        // From here on, Drop reaps the child whatever happens.
+        let mut srv = Server {
+            child,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            stderr,
+        };
         let mut line = String::new();
         loop {
             line.clear();
             assert!(
-                stderr.read_line(&mut line).expect("read stderr") > 0,
+                srv.stderr.read_line(&mut line).expect("read stderr") > 0,
                 "server exited"
             );
             if let Some(a) = line.split("listening on tcp://").nth(1) {
-                let addr = a.trim().parse().expect("address");
-                return Server {
-                    child,
-                    addr,
-                    stderr,
-                };
+                srv.addr = a.trim().parse().expect("address");
+                return srv;
             }
         }
     }
