@@ -1,0 +1,111 @@
+//! In-process benches: one layer at a time, no sockets, so a change to the
+//! framer, the parser or the router shows up alone.
+//!
+//! `cargo bench --bench inprocess` (HTML reports under `target/criterion/`).
+
+use std::hint::black_box;
+use std::rc::Rc;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use edgechat::chat::command::parse;
+use edgechat::chat::router::{Outbox, Router};
+use edgechat::framing::{Frame, LineFramer};
+
+/// Counts deliveries without keeping them: the router's own cost.
+struct Count(u64);
+
+impl Outbox for Count {
+    fn deliver(&mut self, _to: usize, line: &Rc<[u8]>) {
+        self.0 += line.len() as u64;
+    }
+    fn close_after_flush(&mut self, _key: usize) {}
+}
+
+/// A stream of `n` lines of `len` bytes, and read sizes that split it at
+/// pseudo-random points (a fixed LCG, so every run sees the same splits).
+fn stream(len: usize, n: usize) -> (Vec<u8>, Vec<usize>) {
+    let mut data = Vec::with_capacity((len + 1) * n);
+    for i in 0..n {
+        data.extend((0..len).map(|j| b'a' + ((i + j) % 26) as u8));
+        data.push(b'\n');
+    }
+    let mut cuts = Vec::new();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut left = data.len();
+    while left > 0 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let take = ((x >> 33) as usize % 8192 + 1).min(left);
+        cuts.push(take);
+        left -= take;
+    }
+    (data, cuts)
+}
+
+fn framing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("framing");
+    for len in [16usize, 200, 4096] {
+        let (data, cuts) = stream(len, (1 << 20) / (len + 1));
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.bench_with_input(BenchmarkId::new("lines", len), &len, |b, _| {
+            b.iter(|| {
+                let mut f = LineFramer::new(4096);
+                let mut lines = 0u64;
+                let mut at = 0;
+                for &n in &cuts {
+                    f.push(&data[at..at + n], |fr| {
+                        if let Frame::Line(l) = fr {
+                            lines += l.len() as u64;
+                        }
+                    });
+                    at += n;
+                }
+                black_box(lines)
+            })
+        });
+    }
+    g.finish();
+}
+
+fn parsing(c: &mut Criterion) {
+    let lines = [
+        "hello everyone, how is it going",
+        "//escaped",
+        "/nick someone",
+        "/msg bob are you there?",
+        "/join room-42",
+        "/ping abc",
+        "/WHO",
+    ];
+    c.bench_function("parse/mixed", |b| {
+        b.iter(|| {
+            for l in &lines {
+                black_box(parse(black_box(l)));
+            }
+        })
+    });
+}
+
+fn fanout(c: &mut Criterion) {
+    let mut g = c.benchmark_group("router_fanout");
+    for members in [10usize, 100, 1000] {
+        let mut r = Router::new();
+        let mut sink = Count(0);
+        for k in 0..members {
+            r.connect(k, &mut sink);
+        }
+        g.throughput(Throughput::Elements(members as u64 - 1));
+        g.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, _| {
+            b.iter(|| {
+                r.line(
+                    0,
+                    black_box(b"a line of chat text, about sixty bytes long........"),
+                    &mut sink,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, framing, parsing, fanout);
+criterion_main!(benches);
