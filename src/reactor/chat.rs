@@ -18,6 +18,11 @@ use crate::echo::READ_BUDGET;
 use crate::sys::{socket, would_block};
 
 const SLOW_CONSUMER: &[u8] = b"ERR slow-consumer\n";
+/// Deliveries queued in one turn before the dirty queues are flushed early.
+/// Coalescing many lines into one `sendmsg` saves syscalls, but a turn that
+/// fans out thousands of lines to thousands of clients (a burst of joins to
+/// a big room) would otherwise hold millions of queue entries at once.
+const EARLY_FLUSH: usize = 16 * 1024;
 const SERVER_SHUTDOWN: &[u8] = b"ERR server-shutdown\n";
 
 /// Puts the router's lines into connection queues. A queue that passes
@@ -26,6 +31,8 @@ pub(super) struct Deliver<'a> {
     conns: &'a mut Slab<Conn>,
     dirty: &'a mut Vec<usize>,
     doomed: &'a mut Vec<usize>,
+    /// Deliveries queued since the last flush.
+    queued: &'a mut usize,
     max_output: usize,
 }
 
@@ -34,14 +41,27 @@ impl<'a> Deliver<'a> {
         conns: &'a mut Slab<Conn>,
         dirty: &'a mut Vec<usize>,
         doomed: &'a mut Vec<usize>,
+        queued: &'a mut usize,
         max_output: usize,
     ) -> Self {
         Deliver {
             conns,
             dirty,
             doomed,
+            queued,
             max_output,
         }
+    }
+
+    /// Sends what the dirty queues hold, keeping them on the dirty list:
+    /// `flush_dirty` still visits them, and handles any error it meets.
+    fn flush_early(&mut self) {
+        for &key in self.dirty.iter() {
+            if let Some(c) = self.conns.get_mut(key) {
+                let _ = c.flush();
+            }
+        }
+        *self.queued = 0;
     }
 }
 
@@ -66,6 +86,10 @@ impl Outbox for Deliver<'_> {
         if !c.dirty {
             c.dirty = true;
             self.dirty.push(to);
+        }
+        *self.queued += 1;
+        if *self.queued >= EARLY_FLUSH {
+            self.flush_early();
         }
     }
 
@@ -144,6 +168,7 @@ impl Reactor {
     /// Sends every queue that was given output this turn: one `sendmsg` per
     /// connection however many lines it got. Then cuts slow consumers.
     pub(super) fn flush_dirty(&mut self) {
+        self.queued = 0;
         loop {
             while let Some(key) = self.dirty.pop() {
                 let Some(c) = self.conns.get_mut(key) else {
