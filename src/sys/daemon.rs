@@ -195,14 +195,30 @@ fn exit_now(status: i32) -> ! {
 }
 
 /// Every signal's disposition back to `SIG_DFL`, then an empty mask.
+///
+/// Through the raw `rt_sigaction` syscall: the C library's `sigaction`
+/// refuses the two real-time signals it reserves (32 and 33), yet an
+/// ignored one is inherited like any other.
 fn reset_signals() -> io::Result<()> {
+    // The kernel's `struct sigaction` all zero: handler SIG_DFL (0), no
+    // flags, no restorer, empty mask, whatever the architecture's layout.
+    let default = [0u64; 4];
+    let sigset_size = std::mem::size_of::<u64>();
     for signo in 1..=libc::SIGRTMAX() {
         if signo == libc::SIGKILL || signo == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: SIG_DFL installs no handler code; signals the C library
-        // reserves refuse with EINVAL, which is fine to ignore.
-        unsafe { libc::signal(signo, libc::SIG_DFL) };
+        // SAFETY: `default` is a live, zeroed kernel sigaction larger than
+        // the kernel reads; SIG_DFL installs no handler code.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signo,
+                default.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                sigset_size,
+            )
+        };
     }
     cvt_r(|| sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None))
 }
