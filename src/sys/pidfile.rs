@@ -132,3 +132,44 @@ fn unlock(lock: Flock<File>) {
         std::mem::forget(lock);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("edgechat-pidfile-{name}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn held_while_owned_removed_on_drop() {
+        let path = temp_path("held");
+        let Ok(Lock::Acquired(owned)) = acquire(&path) else {
+            panic!("first acquire must succeed");
+        };
+        let me = std::process::id() as i32;
+        assert_eq!(std::fs::read_to_string(&path).ok(), Some(format!("{me}\n")));
+        // flock locks belong to open file descriptions: a second open in
+        // the same process conflicts like another process would.
+        assert!(matches!(acquire(&path), Ok(Lock::HeldBy(Some(p))) if p == me));
+        assert_eq!(holder(&path).ok(), Some(Some(me)));
+        drop(owned);
+        assert!(!path.exists());
+        assert_eq!(holder(&path).ok(), Some(None));
+    }
+
+    #[test]
+    fn stale_file_is_taken_over_and_truncated() {
+        let path = temp_path("stale");
+        std::fs::write(&path, "4000000000000\nleftover bytes\n").expect("write");
+        assert_eq!(holder(&path).ok(), Some(None), "nobody holds the lock");
+        let Ok(Lock::Acquired(owned)) = acquire(&path) else {
+            panic!("a stale pidfile must be taken over");
+        };
+        let me = std::process::id();
+        assert_eq!(
+            std::fs::read_to_string(owned.path()).ok(),
+            Some(format!("{me}\n"))
+        );
+    }
+}
