@@ -38,15 +38,17 @@ pub fn to_file(path: &Path) -> io::Result<()> {
 }
 
 /// Opens the log file by its path again (logrotate renamed the old one).
-/// On failure the old file stays in use. Without a log file: nothing.
-pub fn reopen() -> io::Result<()> {
+/// On failure the old file stays in use. Returns `false` when logging to
+/// stderr (nothing to reopen).
+pub fn reopen() -> io::Result<bool> {
     let Ok(mut slot) = LOGGER.file.lock() else {
-        return Ok(());
+        return Ok(false);
     };
-    if let Some((path, file)) = slot.as_mut() {
-        *file = open_append(path)?;
-    }
-    Ok(())
+    let Some((path, file)) = slot.as_mut() else {
+        return Ok(false);
+    };
+    *file = open_append(path)?;
+    Ok(true)
 }
 
 fn open_append(path: &Path) -> io::Result<File> {

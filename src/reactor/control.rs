@@ -21,7 +21,8 @@ impl Reactor {
     /// logrotate renamed it). A failure keeps what was in use and is logged.
     pub(super) fn reload(&mut self) {
         match logger::reopen() {
-            Ok(()) => log::info!("SIGHUP: log reopened"),
+            Ok(true) => log::info!("SIGHUP: log reopened"),
+            Ok(false) => log::info!("SIGHUP: reloaded"),
             Err(e) => log::error!("SIGHUP: reopen log: {e}"),
         }
     }
