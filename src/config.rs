@@ -2,6 +2,7 @@
 //! `serve` runs with.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -26,6 +27,8 @@ pub enum Command {
     Client(crate::client::ClientArgs),
     /// Generate load against an echo server and report what it sustained.
     Bench(crate::bench::BenchArgs),
+    /// Stop the daemon that holds a pidfile: SIGTERM, then wait for it.
+    Stop(crate::stop::StopArgs),
 }
 
 /// What a TCP connection is served with.
@@ -100,6 +103,20 @@ pub struct ServeArgs {
     /// Log verbosity.
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+    /// Run as a daemon (daemon(7): double fork, no terminal, cwd `/`);
+    /// needs --pidfile. The command returns once the daemon is serving.
+    #[arg(long, requires = "pidfile")]
+    pub daemon: bool,
+    /// Stay in the foreground, attached to the terminal (the default).
+    #[arg(long, conflicts_with = "daemon")]
+    pub foreground: bool,
+    /// Pidfile: created, locked (flock) while the server runs, removed at exit.
+    #[arg(long, value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
+    /// Append log lines to this file instead of stderr; SIGHUP reopens it.
+    /// A daemon without --log discards its log (stderr is /dev/null).
+    #[arg(long = "log", value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
 }
 
 /// A validated server configuration.
@@ -117,6 +134,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub backlog: i32,
     pub reuse_port: bool,
+    /// Detach as a daemon before binding.
+    pub daemon: bool,
+    pub pidfile: Option<PathBuf>,
+    pub log_file: Option<PathBuf>,
 }
 
 /// The listener used when none is given.
@@ -141,6 +162,9 @@ impl Config {
                 "--max-output must be at least 1024 bytes".into(),
             ));
         }
+        if a.daemon && a.pidfile.is_none() {
+            return Err(Error::Config("--daemon needs --pidfile PATH".into()));
+        }
         if a.max_line == 0 {
             return Err(Error::Config("--max-line must be at least 1".into()));
         }
@@ -158,6 +182,33 @@ impl Config {
             shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
             backlog: a.backlog,
             reuse_port: a.reuse_port,
+            daemon: a.daemon,
+            pidfile: a.pidfile.clone(),
+            log_file: a.log_file.clone(),
         })
+    }
+
+    /// Makes every path in the configuration absolute, against the current
+    /// directory, so they still name the same files after a daemon's
+    /// `chdir("/")`. A new path field needs one more line here.
+    pub fn absolutize(&mut self) -> Result<()> {
+        let cwd = std::env::current_dir().map_err(|source| Error::Sys {
+            call: "getcwd",
+            source,
+        })?;
+        for path in [&mut self.pidfile, &mut self.log_file]
+            .into_iter()
+            .flatten()
+        {
+            absolute(&cwd, path);
+        }
+        Ok(())
+    }
+}
+
+/// `cwd/path` unless `path` is already absolute.
+fn absolute(cwd: &Path, path: &mut PathBuf) {
+    if path.is_relative() {
+        *path = cwd.join(&*path);
     }
 }

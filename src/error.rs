@@ -31,6 +31,36 @@ pub enum Error {
     /// The command line asked for something that cannot be done.
     #[error("{0}")]
     Config(String),
+    /// Opening, locking or writing the pidfile failed.
+    #[error("pidfile {}: {source}", path.display())]
+    Pidfile { path: PathBuf, source: io::Error },
+    /// Another running process holds the pidfile's lock.
+    #[error("pidfile {}: held by running pid {pid}", path.display())]
+    PidfileHeld { path: PathBuf, pid: i32 },
+    /// Opening the `--log` file failed.
+    #[error("log {}: {source}", path.display())]
+    Log { path: PathBuf, source: io::Error },
+    /// The daemon failed to start; its own message, sent back to the
+    /// foreground process through the readiness pipe.
+    #[error("{0}")]
+    Daemon(String),
+    /// `edgechat stop`: nobody holds the pidfile's lock.
+    #[error("not running (no process holds pidfile {})", path.display())]
+    NotRunning { path: PathBuf },
+    /// `edgechat stop`: the daemon was sent SIGTERM but is still running.
+    #[error("pid {pid} did not stop within {secs} s")]
+    StopTimeout { pid: i32, secs: u64 },
+}
+
+impl Error {
+    /// The process exit status this error ends `edgechat` with: 2 for a
+    /// daemon that did not stop in time, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::StopTimeout { .. } => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// Shorthand used across the crate.

@@ -18,6 +18,9 @@
 //! - [`bench`]: `edgechat bench`, the load generator.
 //! - [`config`], [`error`], [`logger`]: the command line, errors that name
 //!   what failed, and timestamped log lines.
+//! - [`lifecycle`]: `serve` from start to exit: daemon(7) steps
+//!   ([`sys::daemon`]), pidfile ([`sys::pidfile`]), readiness, systemd
+//!   notifications ([`sys::notify`]); [`stop`]: `edgechat stop`.
 #![deny(unsafe_code)]
 
 pub mod bench;
@@ -28,18 +31,18 @@ pub mod conn;
 pub mod echo;
 pub mod error;
 pub mod framing;
+pub mod lifecycle;
 pub mod logger;
 pub mod reactor;
+pub mod stop;
 pub mod sys;
 
 use config::{Config, ServeArgs};
-use error::{Context, Result};
+use error::Result;
 
 /// `edgechat serve`: bind every listener, then run the loop until shutdown.
 pub fn serve(args: &ServeArgs) -> Result<()> {
     logger::init(args.log_level.into());
     let cfg = Config::from_args(args)?;
-    sys::signal::ignore_sigpipe().sys("sigaction(SIGPIPE)")?;
-    let reactor = reactor::Reactor::bind(cfg)?;
-    reactor.run()
+    lifecycle::run(cfg)
 }

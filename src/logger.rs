@@ -1,19 +1,62 @@
-//! A small `log` backend: one line per record on stderr,
-//! `2026-11-22T08:05:56.123Z INFO message`, UTC, no dependencies.
+//! A small `log` backend: one line per record on stderr, or appended to
+//! the `--log` file, `2026-11-22T08:05:56.123Z INFO message`, UTC, no
+//! dependencies. [`reopen`] (on SIGHUP) opens the file by its path again,
+//! so after logrotate renames it a new file appears.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-struct Logger;
+struct Logger {
+    /// The `--log` file and its path; `None` means stderr.
+    file: Mutex<Option<(PathBuf, File)>>,
+}
 
-static LOGGER: Logger = Logger;
+static LOGGER: Logger = Logger {
+    file: Mutex::new(None),
+};
 
 /// Installs the logger at `level`. Calling it twice keeps the first logger.
 pub fn init(level: LevelFilter) {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(level);
+}
+
+/// From now on, appends to `path` instead of writing to stderr:
+/// `open(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)`.
+pub fn to_file(path: &Path) -> io::Result<()> {
+    let file = open_append(path)?;
+    if let Ok(mut slot) = LOGGER.file.lock() {
+        *slot = Some((path.to_path_buf(), file));
+    }
+    Ok(())
+}
+
+/// Opens the log file by its path again (logrotate renamed the old one).
+/// On failure the old file stays in use. Returns `false` when logging to
+/// stderr (nothing to reopen).
+pub fn reopen() -> io::Result<bool> {
+    let Ok(mut slot) = LOGGER.file.lock() else {
+        return Ok(false);
+    };
+    let Some((path, file)) = slot.as_mut() else {
+        return Ok(false);
+    };
+    *file = open_append(path)?;
+    Ok(true)
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    File::options()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
 }
 
 impl Log for Logger {
@@ -38,7 +81,10 @@ impl Log for Logger {
             record.args()
         );
         // One write per line, so lines from a crash and a log never interleave.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        match self.file.lock().as_deref_mut() {
+            Ok(Some((_, file))) => drop(file.write_all(line.as_bytes())),
+            _ => drop(io::stderr().lock().write_all(line.as_bytes())),
+        }
     }
 
     fn flush(&self) {}

@@ -9,9 +9,10 @@ fn main() {
         Command::Serve(args) => edgechat::serve(args),
         Command::Client(args) => edgechat::client::run(args),
         Command::Bench(args) => edgechat::bench::run(args),
+        Command::Stop(args) => edgechat::stop::run(args),
     };
     if let Err(e) = result {
         eprintln!("edgechat: {e}");
-        std::process::exit(1);
+        std::process::exit(e.exit_code());
     }
 }

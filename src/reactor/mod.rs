@@ -18,6 +18,7 @@
 //!
 //! - [`accept`](self::accept): listeners, `accept4`, `--max-clients`, `EMFILE`.
 //! - [`chat`](self::chat): chat reads, deliveries, slow consumers, timers.
+//! - [`control`](self::control): SIGHUP reload, systemd notifications.
 
 /// The chat service's view of the connections, borrowing only the fields
 /// it needs so `self.chat` can be borrowed at the same time.
@@ -35,6 +36,7 @@ macro_rules! deliver {
 
 mod accept;
 mod chat;
+mod control;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -362,6 +364,7 @@ impl Reactor {
             match self.signals.pending() {
                 Ok(Some(Signal::SIGINT | Signal::SIGTERM)) => self.begin_shutdown(),
                 Ok(Some(Signal::SIGUSR1)) => self.log_stats(),
+                Ok(Some(Signal::SIGHUP)) => self.on_hangup(),
                 Ok(Some(s)) => log::info!("{s}: nothing to do"),
                 Ok(None) => return,
                 Err(e) => {
@@ -396,6 +399,7 @@ impl Reactor {
             self.stop_now = true;
             return;
         }
+        self.announce_stopping();
         log::info!("shutting down: {} connections to flush", self.conns.len());
         self.deadline = Some(Instant::now() + self.cfg.shutdown_timeout);
         for l in self.listeners.drain(..) {

@@ -5,8 +5,11 @@
 //! `io::Result` and owned descriptors (`OwnedFd`), never `-1` and `errno`.
 #![allow(unsafe_code)]
 
+pub mod daemon;
 pub mod epoll;
 pub mod limits;
+pub mod notify;
+pub mod pidfile;
 pub mod signal;
 pub mod socket;
 
