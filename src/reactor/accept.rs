@@ -3,6 +3,7 @@
 //! and survive `EMFILE` with the reserve descriptor.
 
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::{conn_token, Listener, Reactor, FIXED, LISTENER_KIND, UDP_KIND};
@@ -20,11 +21,10 @@ const SPARE_FDS: u64 = 32;
 const SERVER_FULL: &[u8] = b"ERR server-full\n";
 
 /// Raises `RLIMIT_NOFILE`, fits `--max-clients` under it, and opens every
-/// TCP and UDP listener, registered with `epoll`.
-pub(super) fn open_listeners(
-    epoll: &Epoll,
-    mut cfg: Config,
-) -> Result<(Config, Vec<Listener>, Vec<OwnedFd>)> {
+/// TCP listener (`socket` → `setsockopt` → `bind` → `listen`) and UDP
+/// socket (`socket` → `bind`), before any epoll instance exists, in the
+/// order the tutorial teaches.
+pub(super) fn open_listeners(mut cfg: Config) -> Result<(Config, Vec<Listener>, Vec<Listener>)> {
     let nofile = limits::raise_nofile().sys("setrlimit(RLIMIT_NOFILE)")?;
     let fixed = SPARE_FDS + (cfg.tcp.len() + cfg.udp.len()) as u64;
     let fits = nofile.saturating_sub(fixed).max(1) as usize;
@@ -35,39 +35,38 @@ pub(super) fn open_listeners(
         );
         cfg.max_clients = fits;
     }
-    let mut listeners = Vec::new();
-    for (i, &want) in cfg.tcp.iter().enumerate() {
-        let err = |source| Error::Listen {
-            scheme: "tcp",
-            addr: want,
-            source,
-        };
-        let fd = socket::listen_tcp(want, cfg.backlog, cfg.reuse_port).map_err(err)?;
-        let addr = socket::local_addr(fd.as_fd()).map_err(err)?;
-        let token = FIXED | LISTENER_KIND | i as u64;
-        epoll
-            .add(fd.as_fd(), epoll::interest_read(), token)
-            .sys("epoll_ctl")?;
-        log::info!("listening on tcp://{addr}");
-        listeners.push(Listener { fd, addr });
+    let tcp = cfg.tcp.iter().map(|&want| open("tcp", want, &cfg)).collect::<Result<_>>()?;
+    let udp = cfg.udp.iter().map(|&want| open("udp", want, &cfg)).collect::<Result<_>>()?;
+    Ok((cfg, tcp, udp))
+}
+
+fn open(scheme: &'static str, want: SocketAddr, cfg: &Config) -> Result<Listener> {
+    let err = |source| Error::Listen {
+        scheme,
+        addr: want,
+        source,
+    };
+    let fd = match scheme {
+        "udp" => socket::bind_udp(want),
+        _ => socket::listen_tcp(want, cfg.backlog, cfg.reuse_port),
     }
-    let mut udp = Vec::new();
-    for (i, &want) in cfg.udp.iter().enumerate() {
-        let err = |source| Error::Listen {
-            scheme: "udp",
-            addr: want,
-            source,
-        };
-        let fd = socket::bind_udp(want).map_err(err)?;
-        let addr = socket::local_addr(fd.as_fd()).map_err(err)?;
-        let token = FIXED | UDP_KIND | i as u64;
-        epoll
-            .add(fd.as_fd(), epoll::interest_read(), token)
-            .sys("epoll_ctl")?;
-        log::info!("listening on udp://{addr}");
-        udp.push(fd);
+    .map_err(err)?;
+    let addr = socket::local_addr(fd.as_fd()).map_err(err)?;
+    Ok(Listener { fd, addr, scheme })
+}
+
+/// Registers every listener with `epoll` (`epoll_ctl(ADD)`), then logs
+/// `listening on SCHEME://ADDR` for each: a line on stderr means serving.
+pub(super) fn register_listeners(epoll: &Epoll, tcp: &[Listener], udp: &[Listener]) -> Result<()> {
+    let tokens = tcp.iter().enumerate().map(|(i, l)| (l, FIXED | LISTENER_KIND | i as u64));
+    let tokens = tokens.chain(udp.iter().enumerate().map(|(i, l)| (l, FIXED | UDP_KIND | i as u64)));
+    for (l, token) in tokens.clone() {
+        epoll.add(l.fd.as_fd(), epoll::interest_read(), token).sys("epoll_ctl")?;
     }
-    Ok((cfg, listeners, udp))
+    for (l, _) in tokens {
+        log::info!("listening on {}://{}", l.scheme, l.addr);
+    }
+    Ok(())
 }
 
 impl Reactor {
@@ -88,9 +87,17 @@ impl Reactor {
                 }
                 Err(e) if would_block(&e) => return,
                 Err(e) if is_fd_exhaustion(&e) => {
-                    log::warn!("accept: {e}: dropping one pending connection");
                     let fd = l.fd.as_fd();
-                    drop(self.reserve.with_freed_slot(|| socket::accept(fd)));
+                    // Accept and close inside the closure, so the slot is
+                    // free again when the spare is reopened.
+                    match self.reserve.with_freed_slot(|| socket::accept(fd).map(drop)) {
+                        Ok(()) => log::warn!("accept: {e}: dropped one pending connection"),
+                        Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
+                        // accept4 fails with EMFILE before it looks at the
+                        // queue: at the limit with nothing pending, stop
+                        // until the next connection brings a new edge.
+                        Err(_) => return,
+                    }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
                 Err(e) => {

@@ -79,10 +79,12 @@ fn token_key(token: u64) -> usize {
     (token & 0xffff_ffff) as usize
 }
 
-/// A TCP listener and the address it is really bound to.
+/// A listening TCP socket or a bound UDP socket, and the address it is
+/// really bound to.
 struct Listener {
     fd: OwnedFd,
     addr: SocketAddr,
+    scheme: &'static str,
 }
 
 /// The server: every descriptor it owns, and the loop that drives them.
@@ -91,7 +93,7 @@ pub struct Reactor {
     events: Vec<Event>,
     signals: Signals,
     listeners: Vec<Listener>,
-    udp: Vec<OwnedFd>,
+    udp: Vec<Listener>,
     conns: Slab<Conn>,
     /// Tokens of sources with work left over from an earlier turn.
     ready: VecDeque<u64>,
@@ -117,15 +119,19 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    /// Opens every listener and the signalfd, and registers them with a new
-    /// epoll instance. Logs `listening on tcp://ADDR` for each listener.
+    /// Opens every listener in the tutorial's order (`socket` → `setsockopt`
+    /// → `bind` → `listen`), then a new epoll instance and the signalfd, and
+    /// registers them all (`epoll_create1` → `epoll_ctl`). Once everything is
+    /// ready, logs `listening on tcp://ADDR` (or `udp://`) for each listener.
     pub fn bind(cfg: Config) -> Result<Reactor> {
+        let (cfg, listeners, udp) = accept::open_listeners(cfg)?;
         let epoll = Epoll::new().sys("epoll_create1")?;
         let signals = Signals::new().sys("signalfd")?;
         epoll
             .add(signals.as_fd(), epoll::interest_read(), SIGNAL_TOKEN)
             .sys("epoll_ctl")?;
-        let (cfg, listeners, udp) = accept::open_listeners(&epoll, cfg)?;
+        let reserve = ReserveFd::new().sys("open /dev/null")?;
+        accept::register_listeners(&epoll, &listeners, &udp)?;
         let chat = (cfg.mode == Mode::Chat).then(|| {
             Box::new(Chat::new(Limits {
                 max_line: cfg.max_line,
@@ -142,7 +148,7 @@ impl Reactor {
             conns: Slab::new(),
             ready: VecDeque::new(),
             buf: vec![0u8; READ_BUF].into_boxed_slice(),
-            reserve: ReserveFd::new().sys("open /dev/null")?,
+            reserve,
             next_gen: 0,
             cfg,
             chat,
@@ -349,10 +355,10 @@ impl Reactor {
     }
 
     fn serve_udp(&mut self, index: usize) {
-        let Some(fd) = self.udp.get(index) else {
+        let Some(l) = self.udp.get(index) else {
             return;
         };
-        match echo::serve_datagrams(fd.as_fd(), &mut self.buf) {
+        match echo::serve_datagrams(l.fd.as_fd(), &mut self.buf) {
             Ok(true) => self.ready.push_back(FIXED | UDP_KIND | index as u64),
             Ok(false) => {}
             Err(e) => log::warn!("udp recvfrom: {e}"),
