@@ -322,9 +322,20 @@ impl Reactor {
                 }
                 Err(e) if would_block(&e) => return,
                 Err(e) if is_fd_exhaustion(&e) => {
-                    log::warn!("accept: {e}: dropping one pending connection");
                     let fd = l.fd.as_fd();
-                    drop(self.reserve.with_freed_slot(|| socket::accept(fd)));
+                    // Accept and close inside the closure, so the slot is
+                    // free again when the spare is reopened.
+                    match self
+                        .reserve
+                        .with_freed_slot(|| socket::accept(fd).map(drop))
+                    {
+                        Ok(()) => log::warn!("accept: {e}: dropped one pending connection"),
+                        Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
+                        // accept4 fails with EMFILE before it looks at the
+                        // queue: at the limit with nothing pending, stop
+                        // until the next connection brings a new edge.
+                        Err(_) => return,
+                    }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
                 Err(e) => {
