@@ -52,10 +52,37 @@ fn conn_token(key: usize, gen: u32) -> u64 {
     (u64::from(gen) << 32) | key as u64
 }
 
-/// A TCP listener and the address it is really bound to.
+/// A listening TCP socket or a bound UDP socket, and the address it is
+/// really bound to.
 struct Listener {
     fd: OwnedFd,
     addr: SocketAddr,
+}
+
+impl Listener {
+    /// `socket` → `setsockopt` → `bind` → `listen` on `want`.
+    fn tcp(want: SocketAddr, cfg: &Config) -> Result<Listener> {
+        let err = |source| Error::Listen {
+            scheme: "tcp",
+            addr: want,
+            source,
+        };
+        let fd = socket::listen_tcp(want, cfg.backlog, cfg.reuse_port).map_err(err)?;
+        let addr = socket::local_addr(fd.as_fd()).map_err(err)?;
+        Ok(Listener { fd, addr })
+    }
+
+    /// `socket` → `bind` on `want`, for UDP echo.
+    fn udp(want: SocketAddr) -> Result<Listener> {
+        let err = |source| Error::Listen {
+            scheme: "udp",
+            addr: want,
+            source,
+        };
+        let fd = socket::bind_udp(want).map_err(err)?;
+        let addr = socket::local_addr(fd.as_fd()).map_err(err)?;
+        Ok(Listener { fd, addr })
+    }
 }
 
 /// The server: every descriptor it owns, and the loop that drives them.
@@ -64,7 +91,7 @@ pub struct Reactor {
     events: Vec<Event>,
     signals: Signals,
     listeners: Vec<Listener>,
-    udp: Vec<OwnedFd>,
+    udp: Vec<Listener>,
     conns: Slab<Conn>,
     /// Tokens of sources with work left over from an earlier turn.
     ready: VecDeque<u64>,
@@ -78,8 +105,11 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    /// Opens every listener and the signalfd, and registers them with a new
-    /// epoll instance. Logs `listening on tcp://ADDR` for each listener.
+    /// Opens every listener, in the tutorial's order (`socket` →
+    /// `setsockopt` → `bind` → `listen`), then a new epoll instance and the
+    /// signalfd, and registers them all (`epoll_create1` → `epoll_ctl`).
+    /// Once everything is ready, logs `listening on tcp://ADDR` (or
+    /// `udp://`) for each listener.
     pub fn bind(mut cfg: Config) -> Result<Reactor> {
         let nofile = limits::raise_nofile().sys("setrlimit(RLIMIT_NOFILE)")?;
         let fits =
@@ -91,48 +121,39 @@ impl Reactor {
             );
             cfg.max_clients = fits.max(1);
         }
+        let listeners: Vec<Listener> = cfg
+            .tcp
+            .iter()
+            .map(|&want| Listener::tcp(want, &cfg))
+            .collect::<Result<_>>()?;
+        let udp: Vec<Listener> = cfg
+            .udp
+            .iter()
+            .map(|&want| Listener::udp(want))
+            .collect::<Result<_>>()?;
         let epoll = Epoll::new().sys("epoll_create1")?;
         let signals = Signals::new().sys("signalfd")?;
         epoll
             .add(signals.as_fd(), epoll::interest_read(), SIGNAL_TOKEN)
             .sys("epoll_ctl")?;
-        let mut listeners = Vec::new();
-        for (i, &want) in cfg.tcp.iter().enumerate() {
-            let listen_err = |source| Error::Listen {
-                scheme: "tcp",
-                addr: want,
-                source,
-            };
-            let fd = socket::listen_tcp(want, cfg.backlog, cfg.reuse_port).map_err(listen_err)?;
-            let addr = socket::local_addr(fd.as_fd()).map_err(listen_err)?;
+        for (i, l) in listeners.iter().enumerate() {
+            let token = FIXED | LISTENER_KIND | i as u64;
             epoll
-                .add(
-                    fd.as_fd(),
-                    epoll::interest_read(),
-                    FIXED | LISTENER_KIND | i as u64,
-                )
+                .add(l.fd.as_fd(), epoll::interest_read(), token)
                 .sys("epoll_ctl")?;
-            log::info!("listening on tcp://{addr}");
-            listeners.push(Listener { fd, addr });
         }
-        let mut udp = Vec::new();
-        for (i, &want) in cfg.udp.iter().enumerate() {
-            let udp_err = |source| Error::Listen {
-                scheme: "udp",
-                addr: want,
-                source,
-            };
-            let fd = socket::bind_udp(want).map_err(udp_err)?;
-            let addr = socket::local_addr(fd.as_fd()).map_err(udp_err)?;
+        for (i, u) in udp.iter().enumerate() {
+            let token = FIXED | UDP_KIND | i as u64;
             epoll
-                .add(
-                    fd.as_fd(),
-                    epoll::interest_read(),
-                    FIXED | UDP_KIND | i as u64,
-                )
+                .add(u.fd.as_fd(), epoll::interest_read(), token)
                 .sys("epoll_ctl")?;
-            log::info!("listening on udp://{addr}");
-            udp.push(fd);
+        }
+        let reserve = ReserveFd::new().sys("open /dev/null")?;
+        for l in &listeners {
+            log::info!("listening on tcp://{}", l.addr);
+        }
+        for u in &udp {
+            log::info!("listening on udp://{}", u.addr);
         }
         Ok(Reactor {
             epoll,
@@ -143,7 +164,7 @@ impl Reactor {
             conns: Slab::new(),
             ready: VecDeque::new(),
             buf: vec![0u8; READ_BUF].into_boxed_slice(),
-            reserve: ReserveFd::new().sys("open /dev/null")?,
+            reserve,
             next_gen: 0,
             cfg,
             deadline: None,
@@ -361,10 +382,10 @@ impl Reactor {
     }
 
     fn serve_udp(&mut self, index: usize) {
-        let Some(fd) = self.udp.get(index) else {
+        let Some(u) = self.udp.get(index) else {
             return;
         };
-        match echo::serve_datagrams(fd.as_fd(), &mut self.buf) {
+        match echo::serve_datagrams(u.fd.as_fd(), &mut self.buf) {
             Ok(true) => self.ready.push_back(FIXED | UDP_KIND | index as u64),
             Ok(false) => {}
             Err(e) => log::warn!("udp recvfrom: {e}"),
