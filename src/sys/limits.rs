@@ -30,6 +30,10 @@ impl ReserveFd {
     }
 
     /// Closes the spare, runs `f` with the freed slot, then reopens the spare.
+    ///
+    /// `f` must close what it opened before it returns, never return it: a
+    /// descriptor still open here holds the freed slot, the spare cannot be
+    /// reopened, and the next `EMFILE` finds no slot to free.
     pub fn with_freed_slot<T>(&mut self, f: impl FnOnce() -> T) -> T {
         self.0 = None;
         let out = f();

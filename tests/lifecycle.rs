@@ -1,0 +1,113 @@
+//! Start-up and shutdown: exit codes, the graceful flush on SIGTERM, the
+//! second signal that cuts a stuck shutdown short, and a clear error when
+//! the address is taken.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use common::*;
+
+#[test]
+fn sigterm_exits_zero() {
+    let mut server = Server::start(&["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"]);
+    assert_echo(&mut connect(server.addr()), b"up");
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(TIMEOUT);
+    assert_eq!(status.code(), Some(0), "exit status");
+}
+
+#[test]
+fn sigint_exits_zero() {
+    let mut server = Server::start(&["--tcp", "127.0.0.1:0"]);
+    server.signal(Signal::SIGINT);
+    assert_eq!(server.wait_exit(TIMEOUT).code(), Some(0), "exit status");
+}
+
+#[test]
+fn sigterm_flushes_what_is_owed_then_eof() {
+    const OWED: usize = 1 << 20;
+    let mut server = Server::start(&["--tcp", "127.0.0.1:0", "--max-output", "1048576"]);
+    let mut client = connect_small_rcvbuf(server.addr(), 4096);
+    let local: SocketAddr = client.local_addr().unwrap();
+    let data = random_bytes(OWED, 60);
+    // No more than --max-output, so the server reads all of it even though
+    // the client reads nothing back yet.
+    client.write_all(&data).unwrap();
+    // Until every byte is acknowledged by the server's kernel and read by
+    // the server: what it has not read yet, it does not owe.
+    wait_until("the server has read everything sent", || {
+        let ours = tcp_queues(local, server.addr());
+        let theirs = tcp_queues(server.addr(), local);
+        matches!((ours, theirs), (Some(o), Some(t)) if o.tx == 0 && t.rx == 0)
+    });
+    server.signal(Signal::SIGTERM);
+    let got = with_timeout("read what is owed", move || {
+        let mut got = Vec::new();
+        // EOF from the server: read_to_end returns only once it arrives.
+        std::io::Read::read_to_end(&mut client, &mut got).unwrap();
+        got
+    });
+    assert_eq!(got.len(), data.len(), "bytes received before EOF");
+    assert!(got == data, "bytes received differ from what was sent");
+    assert_eq!(server.wait_exit(TIMEOUT).code(), Some(0), "exit status");
+}
+
+#[test]
+fn second_sigterm_cuts_a_stuck_shutdown() {
+    let mut server = Server::start(&[
+        "--tcp",
+        "127.0.0.1:0",
+        "--max-output",
+        "1048576",
+        "--shutdown-timeout",
+        "600",
+    ]);
+    // A client that is owed more than a megabyte and never reads it.
+    let mut stuck = connect_small_rcvbuf(server.addr(), 4096);
+    let data = random_bytes(32 << 20, 61);
+    push_until_stalled(&mut stuck, &data, Duration::from_millis(300));
+
+    server.signal(Signal::SIGTERM);
+    wait_until("the server logs that it is shutting down", || {
+        server.log().contains("shutting down")
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    server.assert_alive(); // still flushing to a client that never reads
+
+    let sent = Instant::now();
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(TIMEOUT);
+    let took = sent.elapsed();
+    assert!(took < Duration::from_secs(2), "exit took {took:?}");
+    assert_eq!(status.code(), Some(0), "exit status");
+    drop(stuck);
+}
+
+#[test]
+fn tcp_address_in_use_exits_one_naming_it() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (status, stderr) = run_to_exit(&["--tcp", &addr]);
+    assert_eq!(status.code(), Some(1), "exit status; stderr:\n{stderr}");
+    let want = format!("listen tcp://{addr}: ");
+    assert!(stderr.contains(&want), "stderr lacks {want:?}:\n{stderr}");
+    assert!(
+        stderr.to_lowercase().contains("in use"),
+        "stderr does not say the address is in use:\n{stderr}"
+    );
+}
+
+#[test]
+fn udp_address_in_use_exits_one_naming_it() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (status, stderr) = run_to_exit(&["--tcp", "127.0.0.1:0", "--udp", &addr]);
+    assert_eq!(status.code(), Some(1), "exit status; stderr:\n{stderr}");
+    let want = format!("listen udp://{addr}: ");
+    assert!(stderr.contains(&want), "stderr lacks {want:?}:\n{stderr}");
+}

@@ -1,0 +1,212 @@
+//! Bounds under stress: a client that never reads, connection storms,
+//! `--max-clients`, and running out of descriptors (EMFILE).
+
+mod common;
+
+use std::io::Write;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn backpressure_bounds_memory_and_serves_others() {
+    let server = Server::start(&["--tcp", "127.0.0.1:0", "--max-output", "1048576"]);
+    let mut other = connect(server.addr());
+    assert_echo(&mut other, b"warm-up");
+    let baseline = server.rss();
+
+    // A client with a tiny receive window that sends and never reads.
+    let mut hog = connect_small_rcvbuf(server.addr(), 4096);
+    let data = random_bytes(64 << 20, 30);
+    let sent = push_until_stalled(&mut hog, &data, Duration::from_millis(500));
+    assert!(sent > MIB as usize, "stalled after only {sent} bytes");
+
+    // Everyone else is still served while the hog is stuck.
+    for i in 0..50u32 {
+        let msg = random_bytes(1000 + i as usize, 31 + u64::from(i));
+        assert_echo(&mut other, &msg);
+    }
+    let mut late = connect(server.addr());
+    assert_echo(&mut late, &random_bytes(200_000, 32));
+
+    // The server owes the hog at most about --max-output: it stopped
+    // reading instead of buffering the rest.
+    let rss = server.rss();
+    eprintln!(
+        "RSS {} KiB -> {} KiB after {sent} bytes",
+        baseline / 1024,
+        rss / 1024
+    );
+    let bound = baseline + 3 * MIB + 8 * MIB;
+    assert!(
+        rss <= bound,
+        "server RSS grew from {} KiB to {} KiB (bound {} KiB) after {sent} bytes",
+        baseline / 1024,
+        rss / 1024,
+        bound / 1024
+    );
+
+    // Once the hog reads, it gets back exactly what it sent, in order.
+    let got = with_timeout("hog drains", move || {
+        let got = read_n(&mut hog, sent);
+        // And nothing more: the FIN comes right after.
+        let rest = shutdown_and_read_all(&mut hog);
+        (got, rest)
+    });
+    let (got, rest) = got;
+    let first_diff = got.iter().zip(&data[..sent]).position(|(a, b)| a != b);
+    assert_eq!(
+        first_diff, None,
+        "first byte that differs from what was sent"
+    );
+    assert_eq!(rest.len(), 0, "bytes after everything sent came back");
+    assert_echo(&mut other, b"still here");
+}
+
+#[test]
+fn thousands_of_resets_then_normal_service() {
+    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
+    let idle_fds = server.idle_fds();
+    let addr = server.addr();
+    with_timeout("3000 connects and resets", move || {
+        for i in 0..3000u32 {
+            let mut s = connect(addr);
+            if i % 3 == 0 {
+                s.write_all(&i.to_be_bytes()).unwrap();
+            }
+            set_linger_zero(&s);
+            drop(s); // close with SO_LINGER 0: RST instead of FIN
+        }
+    });
+    let mut s = connect(server.addr());
+    assert_echo(&mut s, b"after the storm");
+    assert_echo(&mut s, &random_bytes(500_000, 40));
+    drop(s);
+    // Every reset connection was closed on the server side too: no leak.
+    server.wait_fds(idle_fds);
+}
+
+#[test]
+fn max_clients_closes_the_extra_connection() {
+    let server = Server::start(&["--tcp", "127.0.0.1:0", "--max-clients", "5"]);
+    let mut five: Vec<_> = (0..5).map(|_| connect(server.addr())).collect();
+    for (i, s) in five.iter_mut().enumerate() {
+        assert_echo(s, format!("client {i}").as_bytes());
+    }
+    let full_fds = server.open_fds();
+
+    let mut sixth = connect(server.addr());
+    // The write may already fail if the server closed it first.
+    let _ = sixth.write_all(b"let me in");
+    let ended = with_timeout("sixth connection", move || expect_closed(&mut sixth));
+    eprintln!("sixth connection: {ended:?}");
+    for s in &mut five {
+        assert_echo(s, b"still served");
+    }
+
+    // One leaves; once the server has closed its side, a newcomer fits.
+    drop(five.pop());
+    server.wait_fds(full_fds - 1);
+    let mut newcomer = connect(server.addr());
+    assert_echo(&mut newcomer, b"my turn");
+    for s in &mut five {
+        assert_echo(s, b"still served");
+    }
+}
+
+#[test]
+fn emfile_sheds_connections_without_spinning() {
+    const CLIENTS: usize = 60;
+    const HEADROOM: usize = 10;
+    let mut server = Server::start(&["--tcp", "127.0.0.1:0"]);
+    let idle_fds = server.idle_fds();
+    // Descriptor numbers need not be dense (the server may inherit a stray
+    // one from its parent): pick the limit that leaves exactly HEADROOM free
+    // numbers below it.
+    let used: Vec<u64> = server.fds().into_iter().map(|(n, _)| n).collect();
+    let limit = (0..)
+        .find(|&l| l - used.iter().filter(|&&n| n < l).count() as u64 == HEADROOM as u64)
+        .unwrap();
+    let rlim = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: `rlim` is a valid rlimit for prlimit(2) to read; the old
+    // value is not asked for (null).
+    let rc = unsafe {
+        libc::prlimit(
+            server.pid(),
+            libc::RLIMIT_NOFILE,
+            &rlim,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    eprintln!(
+        "RLIMIT_NOFILE lowered to {limit}; idle server:\n{}",
+        server.fd_list()
+    );
+
+    let cpu_before = server.cpu_time();
+    let started = Instant::now();
+    let mut clients: Vec<_> = (0..CLIENTS).map(|_| connect(server.addr())).collect();
+    for (i, s) in clients.iter_mut().enumerate() {
+        // A shed connection may already be gone: the write may fail.
+        let _ = s.write_all(format!("ping {i:02}").as_bytes());
+    }
+    thread::sleep(Duration::from_secs(1).saturating_sub(started.elapsed()));
+    let cpu = server.cpu_time() - cpu_before;
+    server.assert_alive();
+    assert!(
+        cpu < Duration::from_millis(500),
+        "server used {cpu:?} of CPU in ~1 s at the fd limit: a busy loop"
+    );
+
+    // Each client was either served (its ping echoed) or closed, never left
+    // hanging; no more were served than the descriptors allowed.
+    let (served, shed) = with_timeout("sort the clients", move || {
+        let mut served = Vec::new();
+        let mut shed = 0;
+        for (i, mut s) in clients.into_iter().enumerate() {
+            let ping = format!("ping {i:02}");
+            let mut got = Vec::new();
+            let mut buf = [0u8; 16];
+            let closed = loop {
+                match std::io::Read::read(&mut s, &mut buf) {
+                    Ok(0) => break true,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                    Err(e) => panic!("client {i}: {e}"),
+                }
+                if got.len() >= ping.len() {
+                    break false;
+                }
+            };
+            if closed {
+                assert_eq!(got, b"", "client {i} got bytes, then was closed");
+                shed += 1;
+            } else {
+                assert_eq!(got, ping.as_bytes(), "client {i}");
+                served.push(s);
+            }
+        }
+        (served, shed)
+    });
+    eprintln!("at the fd limit: {} served, {shed} closed", served.len());
+    assert_eq!(
+        served.len(),
+        HEADROOM,
+        "clients served with {HEADROOM} free fds"
+    );
+    assert_eq!(served.len() + shed, CLIENTS);
+
+    drop(served);
+    server.wait_fds(idle_fds);
+    server.assert_alive();
+    let mut fresh = connect(server.addr());
+    assert_echo(&mut fresh, b"after EMFILE");
+    assert_echo(&mut fresh, &random_bytes(100_000, 50));
+}
