@@ -15,7 +15,10 @@
 # so start-up, accepting, closing and shutdown cancel out. Under callgrind
 # the server runs some 50x slower than the driver, so with many connections
 # one epoll_wait returns most of them: the figure is the per-message cost
-# with the wakeup shared. CONNS=1 gives one wakeup per message.
+# with the wakeup shared. CONNS=1 gives one wakeup per message. A server
+# whose work per message depends on timing varies from run to run (mio's
+# read until WouldBlock finds either the next message or EAGAIN); edgechat
+# and tokio repeat to within one instruction.
 #
 # Outputs stay in target/measure/callgrind/ for callgrind_annotate. At the
 # end, edgechat's own cost per message is split by file:function the same way
