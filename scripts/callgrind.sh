@@ -86,5 +86,5 @@ if ((TOP > 0)) && [[ " $SERVERS " == *" edgechat "* ]]; then
         NR == FNR { k = $0; sub(/^[0-9]+ /, "", k); one[k] = $1; next }
         { k = $0; sub(/^[0-9]+ /, "", k); printf "%8.1f  %s\n", ($1 - one[k]) / n, k }
     ' "$OUT/edgechat.$N.self" "$OUT/edgechat.$((2 * N)).self" |
-        sort -rn | head -n "$TOP"
+        sort -rn | awk -v top="$TOP" 'NR <= top' # not head: no SIGPIPE under pipefail
 fi

@@ -58,7 +58,7 @@ start_server() {
         if [[ -s $pidfile ]] && grep -q 'listening on tcp://' "$log"; then
             SERVER_PID=$(cat "$pidfile")
             STARTED+=("$SERVER_PID")
-            ADDR=$(grep -o 'listening on tcp://[0-9.:]*' "$log" | head -n 1)
+            ADDR=$(grep -m 1 -o 'listening on tcp://[0-9.:]*' "$log")
             ADDR=${ADDR#listening on tcp://}
             return 0
         fi
