@@ -231,6 +231,7 @@ impl Conn {
     }
 
     /// Flushes the output queue if the socket may take more.
+    #[inline]
     pub fn flush(&mut self) -> io::Result<()> {
         if self.writable && !self.out.is_empty() && self.out.flush(&self.fd)? == Flushed::Blocked {
             self.writable = false;

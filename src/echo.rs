@@ -40,6 +40,7 @@ pub fn serve_stream(c: &mut Conn, buf: &mut [u8], max_output: usize) -> io::Resu
                 // Unless a FIN is pending: then read on to the 0.
                 if n < buf.len() && !c.peer_fin {
                     c.readable = false;
+                    return Ok(false);
                 }
             }
             Err(e) if would_block(&e) => c.readable = false,

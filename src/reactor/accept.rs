@@ -35,8 +35,16 @@ pub(super) fn open_listeners(mut cfg: Config) -> Result<(Config, Vec<Listener>, 
         );
         cfg.max_clients = fits;
     }
-    let tcp = cfg.tcp.iter().map(|&want| open("tcp", want, &cfg)).collect::<Result<_>>()?;
-    let udp = cfg.udp.iter().map(|&want| open("udp", want, &cfg)).collect::<Result<_>>()?;
+    let tcp = cfg
+        .tcp
+        .iter()
+        .map(|&want| open("tcp", want, &cfg))
+        .collect::<Result<_>>()?;
+    let udp = cfg
+        .udp
+        .iter()
+        .map(|&want| open("udp", want, &cfg))
+        .collect::<Result<_>>()?;
     Ok((cfg, tcp, udp))
 }
 
@@ -58,10 +66,19 @@ fn open(scheme: &'static str, want: SocketAddr, cfg: &Config) -> Result<Listener
 /// Registers every listener with `epoll` (`epoll_ctl(ADD)`), then logs
 /// `listening on SCHEME://ADDR` for each: a line on stderr means serving.
 pub(super) fn register_listeners(epoll: &Epoll, tcp: &[Listener], udp: &[Listener]) -> Result<()> {
-    let tokens = tcp.iter().enumerate().map(|(i, l)| (l, FIXED | LISTENER_KIND | i as u64));
-    let tokens = tokens.chain(udp.iter().enumerate().map(|(i, l)| (l, FIXED | UDP_KIND | i as u64)));
+    let tokens = tcp
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l, FIXED | LISTENER_KIND | i as u64));
+    let tokens = tokens.chain(
+        udp.iter()
+            .enumerate()
+            .map(|(i, l)| (l, FIXED | UDP_KIND | i as u64)),
+    );
     for (l, token) in tokens.clone() {
-        epoll.add(l.fd.as_fd(), epoll::interest_read(), token).sys("epoll_ctl")?;
+        epoll
+            .add(l.fd.as_fd(), epoll::interest_read(), token)
+            .sys("epoll_ctl")?;
     }
     for (l, _) in tokens {
         log::info!("listening on {}://{}", l.scheme, l.addr);
@@ -90,7 +107,10 @@ impl Reactor {
                     let fd = l.fd.as_fd();
                     // Accept and close inside the closure, so the slot is
                     // free again when the spare is reopened.
-                    match self.reserve.with_freed_slot(|| socket::accept(fd).map(drop)) {
+                    match self
+                        .reserve
+                        .with_freed_slot(|| socket::accept(fd).map(drop))
+                    {
                         Ok(()) => log::warn!("accept: {e}: dropped one pending connection"),
                         Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
                         // accept4 fails with EMFILE before it looks at the

@@ -40,6 +40,7 @@ mod control;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -282,10 +283,27 @@ impl Reactor {
             None => return,
             Some(c) if c.phase == Phase::Closing => c.flush().map(|()| false),
             Some(_) if self.chat.is_some() => self.serve_chat(key),
-            Some(c) => c
+            // Echo, the hot path: one slab lookup for the whole turn.
+            Some(c) => match c
                 .flush()
-                .and_then(|()| echo::serve_stream(c, &mut self.buf, max_output)),
+                .and_then(|()| echo::serve_stream(c, &mut self.buf, max_output))
+            {
+                Ok(more) if !c.read_closed && !c.is_done() => {
+                    if more && !c.queued {
+                        c.queued = true;
+                        self.ready.push_back(conn_token(key, c.gen));
+                    }
+                    return;
+                }
+                turn => turn,
+            },
         };
+        self.after_turn(key, turn);
+    }
+
+    /// The rarer outcomes of a turn: an error, the peer's EOF, a finished
+    /// connection, or a chat connection with more to read.
+    fn after_turn(&mut self, key: usize, turn: io::Result<bool>) {
         let more = match turn {
             Ok(more) => more,
             Err(e) => {
