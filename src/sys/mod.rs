@@ -9,6 +9,7 @@ pub mod epoll;
 pub mod limits;
 pub mod signal;
 pub mod socket;
+pub mod stdio;
 
 use std::io;
 
