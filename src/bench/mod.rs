@@ -22,7 +22,11 @@
 //! of its core while the server is not, the figures measure the generator:
 //! add a second generator process or fewer, bigger messages before
 //! drawing conclusions about the server. If the server's core is the busy
-//! one, the figures are the server's.
+//! one, the figures are the server's. Expect the two to cost about the same
+//! per message against an echo server: the generator makes the mirror image
+//! of the server's syscalls (one `send`, one `recv`, a share of one
+//! `epoll_wait`), and almost all of that time is in the kernel. When both
+//! cores are full, the figure is a lower bound for the server.
 //!
 //! Any mismatched echo or lost connection is counted and reported, and
 //! makes the exit status 1, as does a window in which nothing was echoed.
