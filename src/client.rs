@@ -1,15 +1,225 @@
-//! `edgechat client`: placeholder, replaced by the line client.
+//! `edgechat client ADDR`: the other half of the socket tutorial, a line
+//! client in the spirit of `nc -N`.
+//!
+//! The syscalls, in order:
+//!
+//! 1. `socket(SOCK_STREAM | SOCK_CLOEXEC)` → `connect(addr)` (blocking)
+//! 2. `fcntl(F_SETFL, O_NONBLOCK)` on the socket
+//! 3. `epoll_create1` → `epoll_ctl(ADD)` for the socket (edge-triggered,
+//!    both directions) and for stdin (level-triggered: stdin stays
+//!    blocking, because a terminal's flags are shared with the shell)
+//! 4. loop: `epoll_wait` → `recv` from the socket → `write` to stdout;
+//!    `read` from stdin → `send` to the socket
+//! 5. stdin at end of file: `shutdown(SHUT_WR)` once every byte is sent,
+//!    then keep printing until the server closes (`recv` = 0) and exit 0.
+//!
+//! A regular file on stdin cannot be watched by epoll (`epoll_ctl` fails
+//! with `EPERM`: a file is always readable), so it is read with plain
+//! blocking reads whenever the socket has taken everything read before.
+//! Bytes the socket does not take at once wait in one buffer until
+//! `EPOLLOUT`; meanwhile stdin is not read (and not watched), so the client
+//! neither drops bytes nor spins.
 
-use crate::error::Result;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use crate::error::{Context, Error, Result};
+use crate::sys::epoll::{self, Epoll, Event};
+use crate::sys::{socket, stdio, would_block};
+
+/// Bytes moved per `read`/`recv`.
+const BUF: usize = 64 * 1024;
+/// `recv` calls per turn, so a flood from the server cannot starve stdin.
+const RECV_BUDGET: usize = 16;
+const STDIN_TOKEN: u64 = 0;
+const SOCKET_TOKEN: u64 = 1;
 
 /// `edgechat client` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
-    /// Server address.
-    pub addr: std::net::SocketAddr,
+    /// Server address, e.g. 127.0.0.1:7000.
+    pub addr: SocketAddr,
 }
 
-/// Runs the client.
-pub fn run(_args: &ClientArgs) -> Result<()> {
-    Ok(())
+/// Where stdin is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// A pipe or terminal in the epoll set (`registered` is false while the
+    /// socket still owes bytes from an earlier read).
+    Polled { registered: bool },
+    /// A regular file: always readable, read with blocking reads.
+    File,
+    /// End of file seen.
+    Closed,
+}
+
+/// The connection, stdin, and the bytes read but not yet sent.
+struct Client {
+    epoll: Epoll,
+    sock: OwnedFd,
+    addr: SocketAddr,
+    input: Input,
+    /// Bytes from stdin the socket has not taken yet: `pending[head..]`.
+    pending: Vec<u8>,
+    head: usize,
+    buf: Box<[u8]>,
+    readable: bool,
+    writable: bool,
+    /// `shutdown(SHUT_WR)` has been sent.
+    shut: bool,
+}
+
+/// Runs the client until the server closes the connection.
+pub fn run(args: &ClientArgs) -> Result<()> {
+    let addr = args.addr;
+    let sock = socket::connect_tcp(addr).map_err(|source| Error::Connect { addr, source })?;
+    socket::set_nonblocking(sock.as_fd()).sys("fcntl(O_NONBLOCK)")?;
+    let epoll = Epoll::new().sys("epoll_create1")?;
+    epoll
+        .add(sock.as_fd(), epoll::interest_all(), SOCKET_TOKEN)
+        .sys("epoll_ctl(socket)")?;
+    let stdin = io::stdin();
+    let input = match epoll.add(stdin.as_fd(), epoll::interest_read_level(), STDIN_TOKEN) {
+        Ok(()) => Input::Polled { registered: true },
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Input::File,
+        Err(e) => return Err(e).sys("epoll_ctl(stdin)"),
+    };
+    let client = Client {
+        epoll,
+        sock,
+        addr,
+        input,
+        pending: Vec::new(),
+        head: 0,
+        buf: vec![0u8; BUF].into_boxed_slice(),
+        readable: true,
+        writable: true,
+        shut: false,
+    };
+    client.run()
+}
+
+impl Client {
+    fn run(mut self) -> Result<()> {
+        let mut events = Epoll::events(8);
+        loop {
+            // Never sleep while there is work epoll will not announce: a
+            // regular file to read, or a socket left readable by the budget.
+            let busy = self.readable || (self.input == Input::File && self.owes_nothing());
+            let timeout = busy.then_some(Duration::ZERO);
+            let n = self.epoll.wait(&mut events, timeout).sys("epoll_wait")?;
+            let mut stdin_ready = false;
+            for ev in &events[..n] {
+                match epoll::token(ev) {
+                    STDIN_TOKEN => stdin_ready = true,
+                    _ => self.on_socket_event(ev),
+                }
+            }
+            if self.readable && self.drain_socket()? {
+                return Ok(()); // the server closed: everything it sent is out
+            }
+            self.flush()?;
+            if self.owes_nothing() && (stdin_ready || self.input == Input::File) {
+                self.read_stdin()?;
+            }
+            self.update_input()?;
+        }
+    }
+
+    fn on_socket_event(&mut self, ev: &Event) {
+        if epoll::is_readable(ev) || epoll::is_read_closed(ev) || epoll::is_error(ev) {
+            self.readable = true;
+        }
+        if epoll::is_writable(ev) || epoll::is_error(ev) {
+            self.writable = true;
+        }
+    }
+
+    fn owes_nothing(&self) -> bool {
+        self.head == self.pending.len()
+    }
+
+    /// Copies what the server sent to stdout. Returns true once the server
+    /// has closed its side.
+    fn drain_socket(&mut self) -> Result<bool> {
+        let stdout = io::stdout();
+        for _ in 0..RECV_BUDGET {
+            match socket::recv(self.sock.as_fd(), &mut self.buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => stdio::write_all(stdout.as_fd(), &self.buf[..n]).sys("write stdout")?,
+                Err(e) if would_block(&e) => {
+                    self.readable = false;
+                    return Ok(false);
+                }
+                Err(source) => return Err(self.net_error("recv", source)),
+            }
+        }
+        Ok(false) // budget used up: `readable` stays set for the next turn
+    }
+
+    /// Reads one chunk from stdin and sends it; at end of file, half-closes
+    /// once nothing is owed.
+    fn read_stdin(&mut self) -> Result<()> {
+        let stdin = io::stdin();
+        let n = stdio::read(stdin.as_fd(), &mut self.buf).sys("read stdin")?;
+        if n == 0 {
+            if let Input::Polled { registered: true } = self.input {
+                self.epoll.delete(stdin.as_fd()).sys("epoll_ctl(stdin)")?;
+            }
+            self.input = Input::Closed;
+            return self.flush(); // owes nothing: sends FIN now
+        }
+        self.pending.clear();
+        self.pending.extend_from_slice(&self.buf[..n]);
+        self.head = 0;
+        self.flush()
+    }
+
+    /// Sends what is pending while the socket takes it; after stdin's end
+    /// of file and the last byte, sends FIN.
+    fn flush(&mut self) -> Result<()> {
+        while self.writable && !self.owes_nothing() {
+            match socket::send(self.sock.as_fd(), &self.pending[self.head..]) {
+                Ok(n) => self.head += n,
+                Err(e) if would_block(&e) => self.writable = false,
+                Err(source) => return Err(self.net_error("send", source)),
+            }
+        }
+        if self.input == Input::Closed && self.owes_nothing() && !self.shut {
+            socket::shutdown_write(self.sock.as_fd())
+                .map_err(|source| self.net_error("shutdown", source))?;
+            self.shut = true;
+        }
+        Ok(())
+    }
+
+    /// Watches stdin only while the socket owes nothing, so a slow server
+    /// pauses reading instead of growing a buffer or waking the loop in vain.
+    fn update_input(&mut self) -> Result<()> {
+        let Input::Polled { registered } = self.input else {
+            return Ok(());
+        };
+        let want = self.owes_nothing();
+        let stdin = io::stdin();
+        if want && !registered {
+            self.epoll
+                .add(stdin.as_fd(), epoll::interest_read_level(), STDIN_TOKEN)
+                .sys("epoll_ctl(stdin)")?;
+        } else if !want && registered {
+            self.epoll.delete(stdin.as_fd()).sys("epoll_ctl(stdin)")?;
+        }
+        self.input = Input::Polled { registered: want };
+        Ok(())
+    }
+
+    /// An error on the connection, naming the call and the server.
+    fn net_error(&self, call: &'static str, source: io::Error) -> Error {
+        Error::Peer {
+            call,
+            addr: self.addr,
+            source,
+        }
+    }
 }

@@ -19,6 +19,13 @@ pub enum Error {
     /// `connect(2)` to a server failed.
     #[error("connect {addr}: {source}")]
     Connect { addr: SocketAddr, source: io::Error },
+    /// A syscall on an open connection (`recv`, `send`, `shutdown`) failed.
+    #[error("{call} {addr}: {source}")]
+    Peer {
+        call: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
     /// A syscall that is not about one address or file failed.
     #[error("{call}: {source}")]
     Sys {
@@ -28,6 +35,10 @@ pub enum Error {
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     File { path: PathBuf, source: io::Error },
+    /// What a server sent back failed a check (an echo that did not match
+    /// what was sent, a connection lost mid-benchmark).
+    #[error("{0}")]
+    Check(String),
     /// The command line asked for something that cannot be done.
     #[error("{0}")]
     Config(String),

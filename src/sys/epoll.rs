@@ -27,6 +27,14 @@ pub fn interest_read() -> EpollFlags {
     EpollFlags::EPOLLIN | EpollFlags::EPOLLET
 }
 
+/// The interest set for a descriptor the loop must not make nonblocking
+/// (a terminal on stdin, shared with the shell): readable, level-triggered,
+/// so it is reported at every wait while input is waiting and one blocking
+/// `read` per report never blocks.
+pub fn interest_read_level() -> EpollFlags {
+    EpollFlags::EPOLLIN
+}
+
 /// Data (or a pending connection, or a signal) is waiting to be read.
 #[inline]
 pub fn is_readable(ev: &Event) -> bool {

@@ -12,6 +12,7 @@ pub mod notify;
 pub mod pidfile;
 pub mod signal;
 pub mod socket;
+pub mod stdio;
 
 use std::io;
 

@@ -1,0 +1,163 @@
+//! The load itself: every connection in one epoll set, driven by one
+//! thread, so the generator costs about what one client costs the server
+//! (an `epoll_wait` share, a `recv` and a `send` per message) and can keep
+//! a single-threaded server busy from one core.
+//!
+//! Set-up, per connection: `socket` → `connect` (blocking; loopback answers
+//! at once) → `fcntl(O_NONBLOCK)` → `setsockopt(TCP_NODELAY)` →
+//! `epoll_ctl(ADD, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)`. The clock
+//! starts only once all are connected.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use super::stream::{Stream, Tally};
+use crate::error::{Context, Error, Result};
+use crate::sys::epoll::{self, Epoll, Event};
+use crate::sys::socket;
+
+/// A run ends with an error if no message completes for this long.
+const STALL: Duration = Duration::from_secs(10);
+/// The shared receive buffer.
+const RECV_BUF: usize = 64 * 1024;
+
+/// Every connection and what they have achieved.
+pub struct Load {
+    epoll: Epoll,
+    events: Vec<Event>,
+    /// Indexed by epoll token; `None` once a connection has failed.
+    streams: Vec<Option<Stream>>,
+    live: usize,
+    buf: Box<[u8]>,
+    addr: SocketAddr,
+    /// Messages that may still be started (`u64::MAX` without `--count`).
+    budget: u64,
+    /// Stop once this many messages are echoed (`--count`).
+    target: Option<u64>,
+    pub tally: Tally,
+    /// Connections lost (reset, closed early, stalled, bad echo length).
+    pub failed: u64,
+    /// What went wrong first, for the report.
+    pub first_error: Option<String>,
+}
+
+impl Load {
+    /// Opens `conns` connections to `addr`. With `count`, no more than
+    /// `count` messages are ever sent, and [`Load::run`] stops when all of
+    /// them are echoed.
+    pub fn connect(
+        addr: SocketAddr,
+        conns: usize,
+        size: usize,
+        depth: usize,
+        count: Option<u64>,
+    ) -> Result<Load> {
+        let epoll = Epoll::new().sys("epoll_create1")?;
+        let mut streams = Vec::with_capacity(conns);
+        for i in 0..conns {
+            let fd = socket::connect_tcp(addr).map_err(|source| Error::Connect { addr, source })?;
+            socket::set_nonblocking(fd.as_fd()).sys("fcntl(O_NONBLOCK)")?;
+            socket::set_nodelay(fd.as_fd()).sys("setsockopt(TCP_NODELAY)")?;
+            epoll
+                .add(fd.as_fd(), epoll::interest_all(), i as u64)
+                .sys("epoll_ctl")?;
+            streams.push(Some(Stream::new(fd, i, size, depth)));
+        }
+        Ok(Load {
+            epoll,
+            events: Epoll::events(conns.clamp(1, 1024)),
+            streams,
+            live: conns,
+            buf: vec![0u8; RECV_BUF].into_boxed_slice(),
+            addr,
+            budget: count.unwrap_or(u64::MAX),
+            target: count,
+            tally: Tally::default(),
+            failed: 0,
+            first_error: None,
+        })
+    }
+
+    /// Drives the load until `until` (or, with `--count`, until every
+    /// message is echoed), or until every connection has failed.
+    pub fn run(&mut self, until: Option<Instant>) -> Result<()> {
+        for i in 0..self.streams.len() {
+            self.service(i, None); // fill every window now, not at the first event
+        }
+        let mut last_msgs = self.tally.msgs;
+        let mut last_progress = Instant::now();
+        loop {
+            if self.target.is_some_and(|t| self.tally.msgs >= t) || self.live == 0 {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if until.is_some_and(|u| now >= u) {
+                return Ok(());
+            }
+            if self.tally.msgs != last_msgs {
+                (last_msgs, last_progress) = (self.tally.msgs, now);
+            }
+            let stall_at = last_progress + STALL;
+            if now >= stall_at {
+                self.fail_all("no echo for 10 s");
+                return Ok(());
+            }
+            let wake = until.map_or(stall_at, |u| u.min(stall_at));
+            let n = self
+                .epoll
+                .wait(&mut self.events, Some(wake - now))
+                .sys("epoll_wait")?;
+            for k in 0..n {
+                let ev = self.events[k];
+                self.service(epoll::token(&ev) as usize, Some(&ev));
+            }
+        }
+    }
+
+    /// One turn for a connection: read and check what came back, then
+    /// refill its window.
+    fn service(&mut self, i: usize, ev: Option<&Event>) {
+        let Some(Some(s)) = self.streams.get_mut(i) else {
+            return;
+        };
+        if let Some(ev) = ev {
+            s.note(ev);
+        }
+        let now = Instant::now();
+        let outcome = match s.recv_some(&mut self.buf, now, &mut self.tally) {
+            Ok(true) => s.send_some(now, &mut self.budget).map_err(|e| ("send", e)),
+            Ok(false) if s.in_flight() == 0 && self.budget == 0 => Ok(()),
+            Ok(false) => Err(("recv", io::ErrorKind::UnexpectedEof.into())),
+            Err(e) => Err(("recv", e)),
+        };
+        if let Err((call, source)) = outcome {
+            let err = Error::Peer {
+                call,
+                addr: self.addr,
+                source,
+            };
+            self.fail(i, &format!("connection {i}: {err}"));
+        }
+    }
+
+    /// Closes one connection (`EPOLL_CTL_DEL`, then close) and counts it.
+    fn fail(&mut self, i: usize, why: &str) {
+        if let Some(s) = self.streams.get_mut(i).and_then(Option::take) {
+            let _ = self.epoll.delete(s.fd.as_fd());
+            self.live -= 1;
+            self.failed += 1;
+            self.first_error.get_or_insert_with(|| why.to_owned());
+        }
+    }
+
+    fn fail_all(&mut self, why: &str) {
+        for i in 0..self.streams.len() {
+            if self.streams[i].as_ref().is_some_and(|s| s.in_flight() > 0) {
+                self.fail(i, why);
+            }
+        }
+        self.live = 0;
+    }
+}
