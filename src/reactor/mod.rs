@@ -18,8 +18,8 @@
 //!
 //! - [`accept`](self::accept): listeners, `accept4`, `--max-clients`, `EMFILE`.
 //! - [`chat`](self::chat): chat reads, deliveries, slow consumers, timers.
-//! - [`control`](self::control): signals: shutdown, reload, stats.
-//! - [`control`](self::control): SIGHUP reload, systemd notifications.
+//! - [`control`](self::control): signals: shutdown, reload (with systemd
+//!   notifications), stats.
 
 /// The chat service's view of the connections, borrowing only the fields
 /// it needs so `self.chat` can be borrowed at the same time.
