@@ -5,13 +5,18 @@
 //! what the last edge said until the server has acted on all of it:
 //! `readable` until a read comes back short or `EAGAIN`, `writable` until a
 //! write comes back `EAGAIN`.
+//!
+//! Whether the bytes travel in the clear or inside TLS is the
+//! [`Transport`]'s business; the connection only asks it to read, write,
+//! flush and close.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 
 use crate::sys::{socket, would_block};
+use crate::transport::{Input, Transport};
 
 /// At most this many buffers go to one `sendmsg` call.
 const MAX_IOV: usize = 64;
@@ -88,21 +93,34 @@ impl OutQueue {
         self.chunks.push_back(Chunk::Shared(data));
     }
 
+    /// Fills `iov` with the queued buffers, in order, up to about `max`
+    /// bytes (whole buffers; the first may be partly sent). Returns how
+    /// many entries were filled.
+    pub fn slices<'a>(&'a self, iov: &mut [IoSlice<'a>], max: usize) -> usize {
+        let mut n = 0;
+        let mut total = 0;
+        for (i, c) in self.chunks.iter().take(iov.len()).enumerate() {
+            if total >= max {
+                break;
+            }
+            let bytes = if i == 0 {
+                &c.bytes()[self.head..]
+            } else {
+                c.bytes()
+            };
+            iov[n] = IoSlice::new(bytes);
+            n += 1;
+            total += bytes.len();
+        }
+        n
+    }
+
     /// Sends as much as the socket takes, many buffers per `sendmsg`.
-    pub fn flush(&mut self, fd: &OwnedFd) -> io::Result<Flushed> {
+    pub fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         while !self.is_empty() {
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
-            let mut n = 0;
-            for (i, c) in self.chunks.iter().take(MAX_IOV).enumerate() {
-                let bytes = if i == 0 {
-                    &c.bytes()[self.head..]
-                } else {
-                    c.bytes()
-                };
-                iov[n] = IoSlice::new(bytes);
-                n += 1;
-            }
-            let sent = match socket::send_vectored(fd.as_fd(), &iov[..n]) {
+            let n = self.slices(&mut iov, usize::MAX);
+            let sent = match socket::send_vectored(fd, &iov[..n]) {
                 Ok(sent) => sent,
                 Err(e) if would_block(&e) => return Ok(Flushed::Blocked),
                 Err(e) => return Err(e),
@@ -113,7 +131,7 @@ impl OutQueue {
     }
 
     /// Drops `n` sent bytes from the front.
-    fn consume(&mut self, mut n: usize) {
+    pub fn consume(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {
             let Some(front) = self.chunks.front() else {
@@ -162,8 +180,10 @@ pub struct Conn {
     pub fd: OwnedFd,
     /// Matches the generation in this connection's epoll token.
     pub gen: u32,
-    /// What the server still owes the client.
+    /// What the server still owes the client (plaintext).
     pub out: OutQueue,
+    /// Plain TCP or TLS.
+    pub transport: Transport,
     pub phase: Phase,
     /// The last edge said "readable" and no read has come back short since.
     pub readable: bool,
@@ -184,11 +204,12 @@ pub struct Conn {
 impl Conn {
     /// A freshly accepted connection: assume both directions are ready, as
     /// the first edge may have come before registration.
-    pub fn new(fd: OwnedFd, gen: u32) -> Conn {
+    pub fn new(fd: OwnedFd, gen: u32, transport: Transport) -> Conn {
         Conn {
             fd,
             gen,
             out: OutQueue::default(),
+            transport,
             phase: Phase::Open,
             readable: true,
             writable: true,
@@ -200,47 +221,73 @@ impl Conn {
         }
     }
 
-    /// Whether the server should read now: the client has something to say,
-    /// and the server owes it no more than `max_output` (backpressure).
+    /// Whether the server should read now: the client has something to say
+    /// (an edge not yet drained, or decrypted bytes held by TLS), and the
+    /// server owes it no more than `max_output` (backpressure).
     #[inline]
     pub fn wants_read(&self, max_output: usize) -> bool {
-        self.readable && !self.read_closed && self.out.len() <= max_output
+        (self.readable || self.transport.pending())
+            && !self.read_closed
+            && self.owed() <= max_output
+    }
+
+    /// Bytes owed: queued plaintext plus what TLS has not sent yet.
+    #[inline]
+    pub fn owed(&self) -> usize {
+        self.out.len() + self.transport.in_flight()
+    }
+
+    /// Reads what the client sent into `buf`; 0 means nothing more for now
+    /// (and `read_closed` says whether the client is done).
+    #[inline]
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.fd.as_fd();
+        match self
+            .transport
+            .read(fd, buf, &mut self.readable, self.peer_fin)?
+        {
+            Input::Data(n) => Ok(n),
+            Input::Nothing => Ok(0),
+            Input::Eof => {
+                self.read_closed = true;
+                self.readable = false;
+                Ok(0)
+            }
+        }
     }
 
     /// Sends `data` now if nothing is queued ahead of it, and queues what the
     /// socket did not take. Order is kept: queued bytes always go first.
     #[inline]
     pub fn send_or_queue(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.out.is_empty() && self.writable {
-            match socket::send(self.fd.as_fd(), data) {
-                Ok(n) if n == data.len() => return Ok(()),
-                Ok(n) => {
-                    self.writable = false;
-                    self.out.push_copy(&data[n..]);
-                }
-                Err(e) if would_block(&e) => {
-                    self.writable = false;
-                    self.out.push_copy(data);
-                }
-                Err(e) => return Err(e),
-            }
-            return Ok(());
-        }
-        self.out.push_copy(data);
-        self.flush()
+        let fd = self.fd.as_fd();
+        self.transport
+            .write(fd, &mut self.out, data, &mut self.writable)
     }
 
-    /// Flushes the output queue if the socket may take more.
+    /// Flushes what is owed if the socket may take more; once closing and
+    /// nothing else is owed, TLS sends `close_notify`.
     pub fn flush(&mut self) -> io::Result<()> {
-        if self.writable && !self.out.is_empty() && self.out.flush(&self.fd)? == Flushed::Blocked {
-            self.writable = false;
+        let closing = self.phase == Phase::Closing;
+        let work = !self.out.is_empty()
+            || self.transport.wants_write()
+            || (closing && !self.transport.closed());
+        if self.writable && work {
+            let fd = self.fd.as_fd();
+            if self.transport.flush(fd, &mut self.out, closing)? == Flushed::Blocked {
+                self.writable = false;
+            }
         }
         Ok(())
     }
 
-    /// True when the connection has finished: closing and nothing owed.
+    /// True when the connection has finished: closing, nothing owed, and
+    /// (for TLS) `close_notify` sent.
     pub fn is_done(&self) -> bool {
-        self.phase == Phase::Closing && self.out.is_empty()
+        self.phase == Phase::Closing
+            && self.out.is_empty()
+            && !self.transport.wants_write()
+            && self.transport.closed()
     }
 }
 
@@ -264,7 +311,7 @@ mod tests {
         q.push_shared(Rc::from(&b"ef"[..]));
         q.push_copy(b"g");
         assert_eq!(q.len(), 7);
-        assert_eq!(q.flush(&fd).unwrap(), Flushed::All);
+        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
         assert!(q.is_empty());
         let mut got = [0u8; 7];
         std::io::Read::read_exact(&mut peer, &mut got).unwrap();
@@ -278,14 +325,14 @@ mod tests {
         let big = vec![7u8; 4 << 20];
         q.push_copy(&big);
         q.push_shared(Rc::from(&b"tail"[..]));
-        assert_eq!(q.flush(&fd).unwrap(), Flushed::Blocked);
+        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::Blocked);
         assert!(!q.is_empty() && q.len() < big.len() + 4);
         let mut got = Vec::new();
         let mut buf = vec![0u8; 1 << 16];
         while got.len() < big.len() + 4 {
             let n = std::io::Read::read(&mut peer, &mut buf).unwrap();
             got.extend_from_slice(&buf[..n]);
-            q.flush(&fd).unwrap();
+            q.flush(fd.as_fd()).unwrap();
         }
         assert!(q.is_empty());
         assert_eq!(&got[..big.len()], &big[..]);

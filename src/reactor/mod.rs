@@ -18,6 +18,8 @@
 //!
 //! - [`accept`](self::accept): listeners, `accept4`, `--max-clients`, `EMFILE`.
 //! - [`chat`](self::chat): chat reads, deliveries, slow consumers, timers.
+//! - [`tls`](self::tls): handshake deadlines, the chat `HELLO` once a
+//!   handshake is done, and reloading the certificate on SIGHUP.
 
 /// The chat service's view of the connections, borrowing only the fields
 /// it needs so `self.chat` can be borrowed at the same time.
@@ -34,6 +36,7 @@ macro_rules! deliver {
 
 mod accept;
 mod chat;
+mod tls;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -53,6 +56,7 @@ use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::limits::ReserveFd;
 use crate::sys::signal::Signals;
 use crate::sys::socket;
+use crate::transport::config::ServerTls;
 
 /// The shared read buffer: one per server, not one per connection.
 const READ_BUF: usize = 64 * 1024;
@@ -60,13 +64,17 @@ const READ_BUF: usize = 64 * 1024;
 const EVENTS: usize = 1024;
 
 /// Tokens with this bit are fixed sources (signals, listeners, UDP);
-/// without it, the low 32 bits are a slab key and the next 31 a generation.
+/// without it, the low 32 bits are a slab key and the next 29 a generation
+/// (bits 61 and 62 mark timer-heap entries).
 const FIXED: u64 = 1 << 63;
+const GEN_MASK: u32 = 0x1fff_ffff;
 const SIGNAL_TOKEN: u64 = FIXED;
 const LISTENER_KIND: u64 = 1 << 32;
 const UDP_KIND: u64 = 2 << 32;
 /// In the timer heap: this entry is a closing connection's last chance.
 const LINGER: u64 = 1 << 62;
+/// In the timer heap: this entry ends a TLS handshake that took too long.
+const HANDSHAKE: u64 = 1 << 61;
 
 fn conn_token(key: usize, gen: u32) -> u64 {
     (u64::from(gen) << 32) | key as u64
@@ -76,10 +84,12 @@ fn token_key(token: u64) -> usize {
     (token & 0xffff_ffff) as usize
 }
 
-/// A TCP listener and the address it is really bound to.
+/// A TCP listener, the address it is really bound to, and whether its
+/// clients speak TLS.
 struct Listener {
     fd: OwnedFd,
     addr: SocketAddr,
+    tls: bool,
 }
 
 /// The server: every descriptor it owns, and the loop that drives them.
@@ -98,6 +108,8 @@ pub struct Reactor {
     cfg: Config,
     /// The chat service; `None` in echo mode.
     chat: Option<Box<Chat>>,
+    /// Certificates for TLS listeners; `None` without any.
+    tls: Option<ServerTls>,
     /// Connections given output since the last flush.
     dirty: Vec<usize>,
     /// Slow consumers to cut once the current turn is over.
@@ -120,6 +132,11 @@ impl Reactor {
         epoll
             .add(signals.as_fd(), epoll::interest_read(), SIGNAL_TOKEN)
             .sys("epoll_ctl")?;
+        // Certificates first: a bad one stops start-up before any port opens.
+        let tls = match cfg.tls.is_empty() {
+            true => None,
+            false => Some(ServerTls::load(cfg.tls_files.clone())?),
+        };
         let (cfg, listeners, udp) = accept::open_listeners(&epoll, cfg)?;
         let chat = (cfg.mode == Mode::Chat).then(|| {
             Box::new(Chat::new(Limits {
@@ -141,6 +158,7 @@ impl Reactor {
             next_gen: 0,
             cfg,
             chat,
+            tls,
             dirty: Vec::new(),
             doomed: Vec::new(),
             timers: BinaryHeap::new(),
@@ -150,9 +168,13 @@ impl Reactor {
         })
     }
 
-    /// The addresses the TCP listeners are bound to.
+    /// The addresses the plain TCP listeners are bound to.
     pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().map(|l| l.addr).collect()
+        self.listeners
+            .iter()
+            .filter(|l| !l.tls)
+            .map(|l| l.addr)
+            .collect()
     }
 
     /// Runs until a graceful shutdown finishes (or a second signal cuts it).
@@ -293,6 +315,10 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
+        // A connection that just began closing may owe TLS `close_notify`.
+        if c.phase == Phase::Closing && c.flush().is_err() {
+            return self.close(key, Departure::Quiet);
+        }
         if c.is_done() {
             self.finish(key);
         } else if more && !c.queued {
@@ -358,6 +384,7 @@ impl Reactor {
             match self.signals.pending() {
                 Ok(Some(Signal::SIGINT | Signal::SIGTERM)) => self.begin_shutdown(),
                 Ok(Some(Signal::SIGUSR1)) => self.log_stats(),
+                Ok(Some(Signal::SIGHUP)) => self.reload_tls(),
                 Ok(Some(s)) => log::info!("{s}: nothing to do"),
                 Ok(None) => return,
                 Err(e) => {
