@@ -1,0 +1,56 @@
+//! TLS echo (`--mode echo`): TLS 1.3 and TLS 1.2 each carry 4 MiB back
+//! byte-exact, and the server ends with `close_notify` on shutdown.
+
+mod tlskit;
+
+use std::io::{Read, Write};
+
+use tlskit::{Pki, Server, TlsClient};
+
+const TOTAL: usize = 4 << 20;
+/// Written before reading back, so the server never owes more than this.
+const ROUND: usize = 256 << 10;
+
+fn echo_4mib(version: &'static rustls::SupportedProtocolVersion) {
+    let pki = Pki::new("echo CA");
+    let srv = Server::start(&pki, &["--mode", "echo"]);
+    let mut c = TlsClient::connect(srv.tls, pki.config_with(Some(version), None));
+    assert_eq!(
+        c.stream().conn.protocol_version(),
+        Some(version.version),
+        "negotiated version"
+    );
+    let data: Vec<u8> = (0..TOTAL).map(|i| (i * 7 + i / 4099) as u8).collect();
+    let mut back = vec![0u8; TOTAL];
+    for (out, inn) in data.chunks(ROUND).zip(back.chunks_mut(ROUND)) {
+        c.stream().write_all(out).expect("write");
+        c.stream().flush().expect("flush");
+        c.stream().read_exact(inn).expect("read back");
+    }
+    assert!(back == data, "echo differs");
+}
+
+#[test]
+fn tls13_echoes_4_mib_byte_exact() {
+    echo_4mib(&rustls::version::TLS13);
+}
+
+#[test]
+fn tls12_echoes_4_mib_byte_exact() {
+    echo_4mib(&rustls::version::TLS12);
+}
+
+#[test]
+fn echo_binary_and_close_notify_on_shutdown() {
+    let pki = Pki::new("echo CA");
+    let mut srv = Server::start(&pki, &["--mode", "echo"]);
+    let mut c = TlsClient::connect(srv.tls, pki.client_config());
+    let bytes = [0u8, 255, b'\n', 0x1b, b'x'];
+    c.raw(&bytes);
+    let mut got = [0u8; 5];
+    c.stream().read_exact(&mut got).expect("read");
+    assert_eq!(got, bytes);
+    srv.signal(libc::SIGTERM);
+    c.expect_close_notify();
+    assert_eq!(srv.wait_exit(), 0);
+}
