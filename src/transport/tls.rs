@@ -157,13 +157,13 @@ impl TlsSession {
                 return Ok(Input::Data(filled));
             }
             match self.conn.reader().read(&mut buf[filled..]) {
-                Ok(0) => return Ok(end(filled)),
+                Ok(0) => return Ok(self.end(filled)),
                 Ok(n) => {
                     filled += n;
                     continue;
                 }
                 Err(e) if would_block(&e) => self.pending = false,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(end(filled)),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(self.end(filled)),
                 Err(e) => return Err(e),
             }
             if !*readable {
@@ -248,6 +248,16 @@ impl TlsSession {
         Ok(Flushed::All)
     }
 
+    /// The end of the stream, after any bytes already read: those first,
+    /// and `pending` so the next read comes back for the end.
+    fn end(&mut self, filled: usize) -> Input {
+        if filled == 0 {
+            return Input::Eof;
+        }
+        self.pending = true;
+        Input::Data(filled)
+    }
+
     /// `write_tls` until rustls owes nothing or the socket is full.
     fn write_tls(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         let mut sock = Sock { fd, short: false };
@@ -260,14 +270,5 @@ impl TlsSession {
         }
         self.in_flight = 0;
         Ok(Flushed::All)
-    }
-}
-
-/// The end of the stream, after any bytes already read.
-fn end(filled: usize) -> Input {
-    if filled > 0 {
-        Input::Data(filled)
-    } else {
-        Input::Eof
     }
 }
