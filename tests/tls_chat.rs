@@ -152,3 +152,17 @@ fn handshake_timeout_closes_a_silent_client() {
     let mut t = TlsClient::join(srv.tls, pki.client_config());
     t.expect_nothing();
 }
+
+#[test]
+fn slow_tls_consumer_is_cut_by_what_it_is_owed() {
+    let pki = Pki::new("slow CA");
+    let srv = Server::start(&pki, &["--max-output", "65536"]);
+    let slow = TlsClient::join(srv.tls, pki.client_config());
+    let mut p = chatkit::Client::connect(srv.tcp);
+    let _hello = p.line();
+    let line = format!("{}\n", "y".repeat(200));
+    let flood = line.repeat(20_000); // 4 MB: far past any socket buffer
+    p.raw(flood.as_bytes());
+    p.expect(&[&format!("QUIT {} slow-consumer", slow.nick)]);
+    p.expect_nothing();
+}

@@ -300,6 +300,11 @@ impl Reactor {
             Ok(more) => more,
             Err(e) => {
                 log::debug!("connection {key}: {e}");
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    // A TLS error: its alert is written; do not let a reset
+                    // destroy it.
+                    self.end_stream(key);
+                }
                 return self.close(key, Departure::Left);
             }
         };
@@ -342,6 +347,12 @@ impl Reactor {
 
     /// Ends a connection that owes nothing: FIN after the last byte, then close.
     fn finish(&mut self, key: usize) {
+        self.end_stream(key);
+        self.close(key, Departure::Quiet);
+    }
+
+    /// FIN after the last byte written, and unread bytes drained.
+    fn end_stream(&mut self, key: usize) {
         if let Some(c) = self.conns.get_mut(key) {
             let _ = socket::shutdown_write(c.fd.as_fd());
             if !c.read_closed {
@@ -354,7 +365,6 @@ impl Reactor {
                 }
             }
         }
-        self.close(key, Departure::Quiet);
     }
 
     /// Closes a connection: `EPOLL_CTL_DEL`, drop (which closes the fd), and
