@@ -28,6 +28,16 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn pingpong<S: Read + Write + Send + 'static>(conns: Vec<S>, pid: u32, label: &str) {
+    pingpong_sized(conns, pid, label, MSG);
+}
+
+fn pingpong_sized<S: Read + Write + Send + 'static>(
+    conns: Vec<S>,
+    pid: u32,
+    label: &str,
+    size: usize,
+) {
+    let n = conns.len();
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let start_ticks = cpu_ticks(pid);
@@ -37,8 +47,8 @@ fn pingpong<S: Read + Write + Send + 'static>(conns: Vec<S>, pid: u32, label: &s
         .map(|mut s| {
             let (stop, count) = (stop.clone(), count.clone());
             std::thread::spawn(move || {
-                let msg = [b'x'; MSG];
-                let mut back = [0u8; MSG];
+                let msg = vec![b'x'; size];
+                let mut back = vec![0u8; size];
                 while !stop.load(Ordering::Relaxed) {
                     s.write_all(&msg).expect("write");
                     s.flush().expect("flush");
@@ -59,8 +69,9 @@ fn pingpong<S: Read + Write + Send + 'static>(conns: Vec<S>, pid: u32, label: &s
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let msgs = count.load(Ordering::Relaxed) as f64;
     println!(
-        "{label}: {CONNS} conns x {MSG} B pingpong: {:.0} msgs/s, server CPU {:.2} us/msg ({:.0}% of a core)",
+        "{label}: {n} conns x {size} B pingpong: {:.0} msgs/s, {:.1} MB/s, server CPU {:.2} us/msg ({:.0}% of a core)",
         msgs / secs,
+        msgs * size as f64 / secs / 1e6,
         ticks as f64 / hz * 1e6 / msgs,
         ticks as f64 / hz / secs * 100.0
     );
@@ -98,4 +109,17 @@ fn echo_pingpong_tls_and_plain() {
             .collect();
         pingpong(conns, pid, label);
     }
+}
+
+#[test]
+#[ignore]
+fn echo_stream_16k_tls_and_plain() {
+    let pki = Pki::new("speed CA");
+    let srv = Server::start(&pki, &["--mode", "echo"]);
+    let pid = srv.child.id();
+    pin(pid, 0);
+    pin(0, 1);
+    pingpong_sized(vec![tlskit::tcp(srv.tcp)], pid, "plain", 16 << 10);
+    let c = TlsClient::connect(srv.tls, pki.client_config());
+    pingpong_sized(vec![c.r.into_inner()], pid, "TLS 1.3", 16 << 10);
 }

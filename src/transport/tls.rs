@@ -19,13 +19,10 @@ use std::os::fd::BorrowedFd;
 
 use rustls::Connection;
 
-use super::{peer, Input};
+use super::peer;
 use crate::conn::{Flushed, OutQueue};
 use crate::sys::{socket, would_block};
 
-/// Room kept free in the caller's buffer before one more `read_tls`: one
-/// `recv` (4 KiB) plus a partial record already held (16 KiB + header).
-const ROOM: usize = 21 * 1024;
 /// Plaintext handed to rustls per batch: its own send limit is 64 KiB.
 const BATCH: usize = 64 * 1024;
 /// Buffers handed to rustls per vectored write.
@@ -33,9 +30,9 @@ const MAX_IOV: usize = 64;
 
 /// A socket as `io::Read`/`io::Write` for rustls: `recv`, `send`,
 /// `sendmsg`. Remembers whether the last `recv` came back short.
-struct Sock<'a> {
-    fd: BorrowedFd<'a>,
-    short: bool,
+pub(super) struct Sock<'a> {
+    pub(super) fd: BorrowedFd<'a>,
+    pub(super) short: bool,
 }
 
 impl Read for Sock<'_> {
@@ -81,14 +78,14 @@ impl std::fmt::Display for TlsState {
 /// must remember about it.
 #[derive(Debug)]
 pub struct TlsSession {
-    conn: Connection,
-    state: TlsState,
+    pub(super) conn: Connection,
+    pub(super) state: TlsState,
     /// Decrypted bytes may be waiting in rustls.
-    pending: bool,
+    pub(super) pending: bool,
     /// Plaintext handed to rustls since it last had nothing to send.
-    in_flight: usize,
+    pub(super) in_flight: usize,
     /// The handshake finished and nobody has been told yet.
-    fresh: bool,
+    pub(super) fresh: bool,
 }
 
 impl TlsSession {
@@ -142,68 +139,6 @@ impl TlsSession {
         Some(certs.and_then(|c| c.first()).and_then(peer::nick_of))
     }
 
-    /// Reads and decrypts what the peer sent into `buf`, as much as fits.
-    pub fn read(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        buf: &mut [u8],
-        readable: &mut bool,
-        peer_fin: bool,
-    ) -> io::Result<Input> {
-        let mut filled = 0;
-        loop {
-            if filled > 0 && buf.len() - filled < ROOM {
-                self.pending = true;
-                return Ok(Input::Data(filled));
-            }
-            match self.conn.reader().read(&mut buf[filled..]) {
-                Ok(0) => return Ok(self.end(filled)),
-                Ok(n) => {
-                    filled += n;
-                    continue;
-                }
-                Err(e) if would_block(&e) => self.pending = false,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(self.end(filled)),
-                Err(e) => return Err(e),
-            }
-            if !*readable {
-                return Ok(if filled > 0 {
-                    Input::Data(filled)
-                } else {
-                    Input::Nothing
-                });
-            }
-            self.pump_in(fd, readable, peer_fin)?;
-        }
-    }
-
-    /// One `read_tls` → `process_new_packets` → `write_tls` round.
-    fn pump_in(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        readable: &mut bool,
-        peer_fin: bool,
-    ) -> io::Result<()> {
-        let mut sock = Sock { fd, short: false };
-        match self.conn.read_tls(&mut sock) {
-            Ok(0) => *readable = false,
-            Ok(_) if sock.short && !peer_fin => *readable = false,
-            Ok(_) => {}
-            Err(e) if would_block(&e) => *readable = false,
-            Err(e) => return Err(e),
-        }
-        if let Err(err) = self.conn.process_new_packets() {
-            // rustls queued an alert: send what it can, then give up.
-            let _ = self.write_tls(fd);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, err));
-        }
-        if self.state == TlsState::Handshaking && !self.conn.is_handshaking() {
-            self.state = TlsState::Open;
-            self.fresh = true;
-        }
-        self.write_tls(fd).map(drop)
-    }
-
     /// Hands `data` to rustls if nothing is queued ahead of it and rustls
     /// owes nothing; queues the rest in `out`.
     pub fn write(&mut self, out: &mut OutQueue, data: &[u8]) {
@@ -248,18 +183,8 @@ impl TlsSession {
         Ok(Flushed::All)
     }
 
-    /// The end of the stream, after any bytes already read: those first,
-    /// and `pending` so the next read comes back for the end.
-    fn end(&mut self, filled: usize) -> Input {
-        if filled == 0 {
-            return Input::Eof;
-        }
-        self.pending = true;
-        Input::Data(filled)
-    }
-
     /// `write_tls` until rustls owes nothing or the socket is full.
-    fn write_tls(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
+    pub(super) fn write_tls(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         let mut sock = Sock { fd, short: false };
         while self.conn.wants_write() {
             match self.conn.write_tls(&mut sock) {
