@@ -54,3 +54,21 @@ fn echo_binary_and_close_notify_on_shutdown() {
     c.expect_close_notify();
     assert_eq!(srv.wait_exit(), 0);
 }
+
+#[test]
+fn sessions_resume_with_tickets_on_tls13_and_tls12() {
+    let pki = Pki::new("resume CA");
+    let srv = Server::start(&pki, &["--mode", "echo"]);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let config = pki.config_with(Some(version), None);
+        for want in [rustls::HandshakeKind::Full, rustls::HandshakeKind::Resumed] {
+            let mut c = TlsClient::connect(srv.tls, config.clone());
+            // A round trip, so the TLS 1.3 tickets sent after the handshake
+            // have arrived before the next connection.
+            c.raw(b"ping");
+            let mut got = [0u8; 4];
+            c.stream().read_exact(&mut got).expect("read");
+            assert_eq!(c.stream().conn.handshake_kind(), Some(want), "{version:?}");
+        }
+    }
+}
