@@ -50,7 +50,11 @@ pub fn pem_error(path: &Path) -> impl Fn(pem::Error) -> Error + '_ {
     move |e| {
         let source = match e {
             pem::Error::Io(io) => io,
-            other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
+            pem::Error::NoItemsFound => io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no PEM item of the expected kind",
+            ),
+            other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
         };
         Error::File {
             path: path.to_path_buf(),
@@ -80,7 +84,10 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 
 /// The first private key in a PEM file (PKCS#8, SEC1 or PKCS#1).
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).map_err(pem_error(path))
+    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+        pem::Error::NoItemsFound => invalid(path, "no private key found"),
+        e => pem_error(path)(e),
+    })
 }
 
 /// A root store holding every certificate in `path`.
