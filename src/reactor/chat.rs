@@ -15,7 +15,6 @@ use crate::chat::router::Outbox;
 use crate::chat::{Departure, Expiry};
 use crate::conn::{Conn, Phase};
 use crate::echo::READ_BUDGET;
-use crate::sys::socket;
 
 const SLOW_CONSUMER: &[u8] = b"ERR slow-consumer\n";
 const SERVER_SHUTDOWN: &[u8] = b"ERR server-shutdown\n";
@@ -163,7 +162,7 @@ impl Reactor {
                     c.out.len()
                 );
                 // Best effort: the line is only seen if the socket takes it.
-                let _ = socket::send(c.fd.as_fd(), SLOW_CONSUMER);
+                c.transport.send_last(c.fd.as_fd(), SLOW_CONSUMER);
             }
             self.close(key, Departure::Cut("slow-consumer"));
         }

@@ -93,9 +93,20 @@ impl Transport {
             Transport::Plain => plain::write(fd, out, data, writable),
             Transport::Tls(t) => {
                 t.write(out, data);
-                t.flush(fd, out, false)
-                    .map(|f| *writable &= f == Flushed::All)
+                if *writable && t.flush(fd, out, false)? == Flushed::Blocked {
+                    *writable = false;
+                }
+                Ok(())
             }
+        }
+    }
+
+    /// Best effort, ahead of anything still queued: a last line before the
+    /// server cuts a connection (`ERR slow-consumer`).
+    pub fn send_last(&mut self, fd: BorrowedFd<'_>, data: &[u8]) {
+        match self {
+            Transport::Plain => drop(crate::sys::socket::send(fd, data)),
+            Transport::Tls(t) => t.send_last(fd, data),
         }
     }
 

@@ -150,6 +150,15 @@ impl TlsSession {
         out.push_copy(&data[taken..]);
     }
 
+    /// Best effort: `data` goes to rustls after the records it already
+    /// holds (never mid-record), and out if the socket takes it.
+    pub fn send_last(&mut self, fd: BorrowedFd<'_>, data: &[u8]) {
+        if self.state == TlsState::Open {
+            let _ = self.conn.writer().write(data);
+            let _ = self.write_tls(fd);
+        }
+    }
+
     /// Sends what rustls owes, then moves `out` into rustls a batch at a
     /// time and sends that, until done or `EAGAIN`. With `closing`, queues
     /// `close_notify` once `out` is empty.
