@@ -18,6 +18,7 @@
 //!
 //! - [`accept`](self::accept): listeners, `accept4`, `--max-clients`, `EMFILE`.
 //! - [`chat`](self::chat): chat reads, deliveries, slow consumers, timers.
+//! - [`signals`](self::signals): shutdown, reload and stats on signals.
 //! - [`tls`](self::tls): handshake deadlines, the chat `HELLO` once a
 //!   handshake is done, and reloading the certificate on SIGHUP.
 
@@ -36,6 +37,7 @@ macro_rules! deliver {
 
 mod accept;
 mod chat;
+mod signals;
 mod tls;
 
 use std::cmp::Reverse;
@@ -44,7 +46,6 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use slab::Slab;
 
 use crate::chat::{Chat, Departure, Limits};
@@ -386,61 +387,6 @@ impl Reactor {
             Ok(true) => self.ready.push_back(FIXED | UDP_KIND | index as u64),
             Ok(false) => {}
             Err(e) => log::warn!("udp recvfrom: {e}"),
-        }
-    }
-
-    fn on_signals(&mut self) {
-        loop {
-            match self.signals.pending() {
-                Ok(Some(Signal::SIGINT | Signal::SIGTERM)) => self.begin_shutdown(),
-                Ok(Some(Signal::SIGUSR1)) => self.log_stats(),
-                Ok(Some(Signal::SIGHUP)) => self.reload_tls(),
-                Ok(Some(s)) => log::info!("{s}: nothing to do"),
-                Ok(None) => return,
-                Err(e) => {
-                    log::error!("read signalfd: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
-    fn log_stats(&self) {
-        match self.chat.as_deref() {
-            Some(chat) => {
-                let s = &chat.router.stats;
-                log::info!(
-                    "stats: clients={} msgs_in={} msgs_out={} bytes_in={} bytes_out={}",
-                    self.conns.len(),
-                    s.msgs_in,
-                    s.msgs_out,
-                    s.bytes_in,
-                    s.bytes_out
-                );
-            }
-            None => log::info!("stats: clients={}", self.conns.len()),
-        }
-    }
-
-    /// Stops accepting, and lets every connection finish what it owes
-    /// within `--shutdown-timeout`. A second call means exit now.
-    fn begin_shutdown(&mut self) {
-        if self.deadline.is_some() {
-            self.stop_now = true;
-            return;
-        }
-        log::info!("shutting down: {} connections to flush", self.conns.len());
-        self.deadline = Some(Instant::now() + self.cfg.shutdown_timeout);
-        for l in self.listeners.drain(..) {
-            let _ = self.epoll.delete(l.fd.as_fd());
-        }
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            if self.chat.is_some() {
-                self.say_shutdown(key);
-            }
-            self.begin_closing(key);
-            self.service(key);
         }
     }
 }

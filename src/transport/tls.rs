@@ -1,9 +1,9 @@
 //! One TLS session (rustls, buffered API) pumped by an edge-triggered loop.
 //!
-//! Reading: `read_tls` (one `recv`) → `process_new_packets` → drain the
-//! plaintext reader → `write_tls` whatever the handshake owes, repeated
-//! until the socket is drained or the caller's buffer is nearly full.
-//! Decrypted bytes rustls still holds are invisible to epoll, so
+//! Reading (in `tls_read.rs`): `recv` → `read_tls` → `process_new_packets`
+//! → drain the plaintext reader → `write_tls` whatever the handshake owes,
+//! repeated until the socket is drained or the caller's buffer is nearly
+//! full. Decrypted bytes rustls still holds are invisible to epoll, so
 //! [`TlsSession::pending`] tells the reactor to come back without an edge.
 //!
 //! Writing: plaintext goes from the connection's output queue into rustls
