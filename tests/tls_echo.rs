@@ -72,3 +72,27 @@ fn sessions_resume_with_tickets_on_tls13_and_tls12() {
         }
     }
 }
+
+#[test]
+fn half_close_gets_everything_owed_then_close_notify() {
+    let pki = Pki::new("echo CA");
+    let srv = Server::start(&pki, &["--mode", "echo"]);
+    let mut c = TlsClient::connect(srv.tls, pki.client_config());
+    let data: Vec<u8> = (0..512 * 1024).map(|i| (i % 253) as u8).collect();
+    c.raw(&data);
+    // close_notify then FIN: the client sends nothing more.
+    c.stream().conn.send_close_notify();
+    c.stream().flush().expect("flush");
+    while c.stream().conn.wants_write() {
+        let s = c.stream();
+        s.conn.write_tls(&mut s.sock).expect("write_tls");
+    }
+    c.stream()
+        .sock
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    let mut back = Vec::new();
+    c.r.read_to_end(&mut back)
+        .expect("everything, then close_notify");
+    assert!(back == data, "got {} of {} bytes", back.len(), data.len());
+}
