@@ -96,3 +96,50 @@ fn half_close_gets_everything_owed_then_close_notify() {
         .expect("everything, then close_notify");
     assert!(back == data, "got {} of {} bytes", back.len(), data.len());
 }
+
+/// The server's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS");
+    line.split_whitespace()
+        .nth(1)
+        .expect("kB")
+        .parse()
+        .expect("number")
+}
+
+#[test]
+fn a_client_that_never_reads_is_held_back_and_others_are_served() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let pki = Pki::new("echo CA");
+    let srv = Server::start(&pki, &["--mode", "echo", "--max-output", "65536"]);
+    let mut hog = TlsClient::connect(srv.tls, pki.client_config());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    std::thread::spawn(move || {
+        let chunk = vec![b'h'; 64 << 10];
+        for _ in 0..(64 << 20) / chunk.len() {
+            if hog.stream().write_all(&chunk).is_err() {
+                return;
+            }
+            counter.fetch_add(chunk.len(), Ordering::Relaxed);
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let held = sent.load(Ordering::Relaxed);
+    assert!(
+        held < 32 << 20,
+        "the server kept reading: {held} bytes taken"
+    );
+    assert!(rss_kib(srv.child.id()) < 64 * 1024, "server memory grew");
+    let mut other = TlsClient::connect(srv.tls, pki.client_config());
+    other.raw(b"still served");
+    let mut got = [0u8; 12];
+    other.stream().read_exact(&mut got).expect("read");
+    assert_eq!(&got, b"still served");
+}
