@@ -67,9 +67,26 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = Mode::Chat)]
     pub mode: Mode,
     /// TCP listener address (repeatable), e.g. 127.0.0.1:7000 or [::1]:7000.
-    /// With no --tcp and no --udp, listens on 127.0.0.1:7000.
+    /// With no --tcp, --tls or --udp at all, listens on 127.0.0.1:7000 and
+    /// TLS on 127.0.0.1:7443.
     #[arg(long = "tcp", value_name = "ADDR")]
     pub tcp: Vec<SocketAddr>,
+    /// TLS listener address (repeatable): the same service inside TLS.
+    #[arg(long = "tls", value_name = "ADDR")]
+    pub tls: Vec<SocketAddr>,
+    /// Server certificate chain (PEM), for TLS listeners.
+    #[arg(long, value_name = "PEM", default_value = "certs/server.crt")]
+    pub cert: PathBuf,
+    /// Server private key (PEM), for TLS listeners.
+    #[arg(long, value_name = "PEM", default_value = "certs/server.key")]
+    pub key: PathBuf,
+    /// CA certificates (PEM): TLS clients must present a certificate signed
+    /// by one of them, and its name becomes their reserved nick.
+    #[arg(long, value_name = "PEM")]
+    pub client_ca: Option<PathBuf>,
+    /// Seconds a TLS client may take to finish its handshake.
+    #[arg(long, default_value_t = 10)]
+    pub handshake_timeout: u64,
     /// UDP echo address (repeatable).
     #[arg(long = "udp", value_name = "ADDR")]
     pub udp: Vec<SocketAddr>,
@@ -124,7 +141,12 @@ pub struct ServeArgs {
 pub struct Config {
     pub mode: Mode,
     pub tcp: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
     pub udp: Vec<SocketAddr>,
+    /// Certificate, key and client CA (made absolute by
+    /// [`Config::absolutize`] before a daemon changes directory).
+    pub tls_files: crate::transport::config::TlsFiles,
+    pub handshake_timeout: Duration,
     pub max_clients: usize,
     pub max_output: usize,
     pub max_line: usize,
@@ -140,20 +162,34 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
 }
 
-/// The listener used when none is given.
+/// The listeners used when none is given.
 pub const DEFAULT_TCP: &str = "127.0.0.1:7000";
+pub const DEFAULT_TLS: &str = "127.0.0.1:7443";
+
+fn default_addr(s: &str) -> Result<SocketAddr> {
+    s.parse()
+        .map_err(|_| Error::Config(format!("default address {s}")))
+}
 
 impl Config {
     /// Checks the flags and fills in defaults.
     pub fn from_args(a: &ServeArgs) -> Result<Config> {
         let mut tcp = a.tcp.clone();
-        if tcp.is_empty() && a.udp.is_empty() {
-            tcp.push(
-                DEFAULT_TCP
-                    .parse()
-                    .map_err(|_| Error::Config("default address".into()))?,
-            );
+        let mut tls = a.tls.clone();
+        if tcp.is_empty() && tls.is_empty() && a.udp.is_empty() {
+            tcp.push(default_addr(DEFAULT_TCP)?);
+            tls.push(default_addr(DEFAULT_TLS)?);
         }
+        if a.handshake_timeout == 0 {
+            return Err(Error::Config(
+                "--handshake-timeout must be at least 1".into(),
+            ));
+        }
+        let tls_files = crate::transport::config::TlsFiles {
+            cert: a.cert.clone(),
+            key: a.key.clone(),
+            client_ca: a.client_ca.clone(),
+        };
         if a.max_clients == 0 {
             return Err(Error::Config("--max-clients must be at least 1".into()));
         }
@@ -172,7 +208,10 @@ impl Config {
         Ok(Config {
             mode: a.mode,
             tcp,
+            tls,
             udp: a.udp.clone(),
+            tls_files,
+            handshake_timeout: Duration::from_secs(a.handshake_timeout),
             max_clients: a.max_clients,
             max_output: a.max_output,
             max_line: a.max_line,
@@ -196,9 +235,11 @@ impl Config {
             call: "getcwd",
             source,
         })?;
-        for path in [&mut self.pidfile, &mut self.log_file]
+        let files = &mut self.tls_files;
+        for path in [&mut self.pidfile, &mut self.log_file, &mut files.client_ca]
             .into_iter()
             .flatten()
+            .chain([&mut files.cert, &mut files.key])
         {
             absolute(&cwd, path);
         }

@@ -1,11 +1,12 @@
 //! RFC 862 echo: every byte a client sends comes back, unchanged, in order.
 //!
 //! Stream echo writes straight back from the reactor's shared read buffer;
-//! bytes are copied only when the socket does not take them all. UDP echo
+//! bytes are copied only when the socket does not take them all (over TLS,
+//! the connection's transport encrypts them on the way out). UDP echo
 //! sends each datagram back to its sender as one datagram.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use crate::conn::Conn;
 use crate::sys::{socket, would_block};
@@ -27,24 +28,11 @@ pub fn serve_stream(c: &mut Conn, buf: &mut [u8], max_output: usize) -> io::Resu
         if budget == 0 {
             return Ok(true);
         }
-        match socket::recv(c.fd.as_fd(), buf) {
-            Ok(0) => {
-                c.read_closed = true;
-                c.readable = false;
-            }
-            Ok(n) => {
-                budget = budget.saturating_sub(n);
-                c.send_or_queue(&buf[..n])?;
-                // A short read drained the socket: the next byte to arrive
-                // brings a new edge, so no extra read just to see EAGAIN.
-                // Unless a FIN is pending: then read on to the 0.
-                if n < buf.len() && !c.peer_fin {
-                    c.readable = false;
-                    return Ok(false);
-                }
-            }
-            Err(e) if would_block(&e) => c.readable = false,
-            Err(e) => return Err(e),
+        let n = c.read(buf)?;
+        // A TLS handshake round brings no data but is still work done.
+        budget = budget.saturating_sub(n.max(1));
+        if n > 0 {
+            c.send_or_queue(&buf[..n])?;
         }
     }
     Ok(false)

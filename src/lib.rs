@@ -13,6 +13,9 @@
 //!   graceful shutdown.
 //! - [`conn`]: one connection: its socket, its output queue (flushed with
 //!   one `sendmsg` of many buffers), and the edge-triggered state bits.
+//! - [`transport`]: plain TCP or TLS (rustls) behind one interface, so the
+//!   services never know which a client speaks; certificates, mTLS nicks,
+//!   and the client-side TLS pieces.
 //! - [`echo`]: RFC 862 over TCP and UDP.
 //! - [`client`]: `edgechat client`, the other half of the tutorial.
 //! - [`bench`]: `edgechat bench`, the load generator.
@@ -36,6 +39,7 @@ pub mod logger;
 pub mod reactor;
 pub mod stop;
 pub mod sys;
+pub mod transport;
 
 use config::{Config, ServeArgs};
 use error::Result;

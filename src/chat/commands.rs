@@ -7,7 +7,8 @@ use super::router::{encode, scrub, Outbox, Router};
 impl Router {
     /// `/nick NAME`: `OK nick NAME` to the sender, `NICK OLD NAME` to its room.
     pub(super) fn rename(&mut self, key: usize, new: &str, out: &mut impl Outbox) {
-        if !valid_name(new) {
+        let holder = self.client(key).is_some_and(|c| c.reserved);
+        if holder || !valid_name(new) {
             return self.error(key, "bad-nick", out);
         }
         let lower = new.to_ascii_lowercase();

@@ -33,6 +33,9 @@ pub struct Stats {
 
 pub(super) struct Client {
     pub(super) nick: Box<str>,
+    /// The nick came from a client certificate: nobody else may take it,
+    /// and its holder may not change it (PROTOCOL.md §3).
+    pub(super) reserved: bool,
     /// The lowercased name of the client's room (the key into `rooms`).
     pub(super) room: Rc<str>,
 }
@@ -167,20 +170,37 @@ impl Router {
 
     /// A new client: gets a fresh `guest<N>`, `HELLO`, and joins `lobby`.
     pub fn connect(&mut self, key: usize, out: &mut impl Outbox) {
-        let nick = loop {
+        let nick = self.fresh_guest();
+        self.admit(key, nick, false, out);
+    }
+
+    /// A `guest<N>` nobody holds; N is never reused.
+    pub(super) fn fresh_guest(&mut self) -> String {
+        loop {
             let n = format!("guest{}", self.next_guest);
             self.next_guest += 1;
             if !self.nicks.contains_key(n.as_str()) {
-                break n;
+                return n;
             }
-        };
+        }
+    }
+
+    /// Adds `key` as `nick` to `lobby`: `HELLO` to it, `JOIN` to the room.
+    pub(super) fn admit(
+        &mut self,
+        key: usize,
+        nick: String,
+        reserved: bool,
+        out: &mut impl Outbox,
+    ) {
         if self.clients.len() <= key {
             self.clients.resize_with(key + 1, || None);
         }
-        self.nicks.insert(nick.as_str().into(), key);
+        self.nicks.insert(nick.to_ascii_lowercase().into(), key);
         let room = self.enter("lobby", key);
         self.clients[key] = Some(Client {
             nick: nick.as_str().into(),
+            reserved,
             room: room.clone(),
         });
         let name = self.room_name(&room);

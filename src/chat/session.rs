@@ -70,6 +70,22 @@ impl Chat {
 
     /// A new connection: `HELLO` to it, `JOIN` to the lobby.
     pub fn open(&mut self, key: usize, now: Instant, out: &mut impl Outbox) {
+        self.open_as(key, now, None, out);
+    }
+
+    /// A new connection whose client certificate reserves `nick` (see
+    /// [`Router::connect_as`]). Returns `false` if it was refused
+    /// (`ERR nick-in-use`, then closed after the flush).
+    pub fn open_as(
+        &mut self,
+        key: usize,
+        now: Instant,
+        nick: Option<&str>,
+        out: &mut impl Outbox,
+    ) -> bool {
+        if !self.router.connect_as(key, nick, out) {
+            return false;
+        }
         if self.sessions.len() <= key {
             self.sessions.resize_with(key + 1, || None);
         }
@@ -80,7 +96,7 @@ impl Chat {
             ping_at: None,
             timer_at: None,
         });
-        self.router.connect(key, out);
+        true
     }
 
     /// Bytes from `key`: every complete line goes to the router.

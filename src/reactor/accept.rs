@@ -6,12 +6,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::{conn_token, Listener, Reactor, FIXED, LISTENER_KIND, UDP_KIND};
+use super::{conn_token, Listener, Reactor, FIXED, GEN_MASK, LISTENER_KIND, UDP_KIND};
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::{Context, Error, Result};
 use crate::sys::epoll::{self, Epoll};
 use crate::sys::{limits, socket, would_block};
+use crate::transport::Transport;
 
 /// Connections accepted per listener per turn.
 const ACCEPT_BUDGET: usize = 256;
@@ -26,7 +27,7 @@ const SERVER_FULL: &[u8] = b"ERR server-full\n";
 /// order the tutorial teaches.
 pub(super) fn open_listeners(mut cfg: Config) -> Result<(Config, Vec<Listener>, Vec<Listener>)> {
     let nofile = limits::raise_nofile().sys("setrlimit(RLIMIT_NOFILE)")?;
-    let fixed = SPARE_FDS + (cfg.tcp.len() + cfg.udp.len()) as u64;
+    let fixed = SPARE_FDS + (cfg.tcp.len() + cfg.tls.len() + cfg.udp.len()) as u64;
     let fits = nofile.saturating_sub(fixed).max(1) as usize;
     if cfg.max_clients > fits {
         log::warn!(
@@ -35,10 +36,11 @@ pub(super) fn open_listeners(mut cfg: Config) -> Result<(Config, Vec<Listener>, 
         );
         cfg.max_clients = fits;
     }
-    let tcp = cfg
-        .tcp
-        .iter()
-        .map(|&want| open("tcp", want, &cfg))
+    let plain = cfg.tcp.iter().map(|&want| ("tcp", want));
+    let tls = cfg.tls.iter().map(|&want| ("tls", want));
+    let tcp = plain
+        .chain(tls)
+        .map(|(scheme, want)| open(scheme, want, &cfg))
         .collect::<Result<_>>()?;
     let udp = cfg
         .udp
@@ -60,7 +62,12 @@ fn open(scheme: &'static str, want: SocketAddr, cfg: &Config) -> Result<Listener
     }
     .map_err(err)?;
     let addr = socket::local_addr(fd.as_fd()).map_err(err)?;
-    Ok(Listener { fd, addr, scheme })
+    Ok(Listener {
+        fd,
+        addr,
+        scheme,
+        tls: scheme == "tls",
+    })
 }
 
 /// Registers every listener with `epoll` (`epoll_ctl(ADD)`), then logs
@@ -95,10 +102,11 @@ impl Reactor {
             };
             match socket::accept(l.fd.as_fd()) {
                 Ok((fd, peer)) => {
+                    let tls = l.tls;
                     if self.conns.len() >= self.cfg.max_clients {
                         log::debug!("{peer:?}: over --max-clients, closed");
-                        self.refuse(fd);
-                    } else if let Err(e) = self.register(fd) {
+                        self.refuse(fd, tls);
+                    } else if let Err(e) = self.register(fd, tls) {
                         log::warn!("register {peer:?}: {e}");
                     }
                 }
@@ -121,7 +129,7 @@ impl Reactor {
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
                 Err(e) => {
-                    log::error!("accept on tcp://{}: {e}", l.addr);
+                    log::error!("accept on {}: {e}", l.addr);
                     return;
                 }
             }
@@ -129,26 +137,37 @@ impl Reactor {
         self.ready.push_back(FIXED | LISTENER_KIND | index as u64);
     }
 
-    /// Closes a connection over `--max-clients`; chat clients hear why.
-    /// Echo never injects bytes of its own.
-    fn refuse(&mut self, fd: OwnedFd) {
-        if self.chat.is_some() {
+    /// Closes a connection over `--max-clients`; plain chat clients hear
+    /// why. Echo never injects bytes of its own, and a TLS client could not
+    /// read plaintext.
+    fn refuse(&mut self, fd: OwnedFd, tls: bool) {
+        if self.chat.is_some() && !tls {
             let _ = socket::send(fd.as_fd(), SERVER_FULL);
             let _ = socket::shutdown_write(fd.as_fd());
         }
     }
 
-    /// Adds an accepted socket to the slab and the epoll set; a chat client
-    /// gets its `HELLO`.
-    fn register(&mut self, fd: OwnedFd) -> io::Result<()> {
+    /// Adds an accepted socket to the slab and the epoll set. A plain chat
+    /// client gets its `HELLO` now; a TLS one once its handshake is done,
+    /// which must be within `--handshake-timeout`.
+    fn register(&mut self, fd: OwnedFd, tls: bool) -> io::Result<()> {
         socket::set_nodelay(fd.as_fd())?;
-        self.next_gen = self.next_gen.wrapping_add(1) & 0x7fff_ffff;
+        let transport = match (tls, &self.tls) {
+            (false, _) => Transport::Plain,
+            (true, Some(t)) => Transport::Tls(Box::new(t.accept().map_err(io::Error::other)?)),
+            (true, None) => return Err(io::Error::other("no TLS configuration")),
+        };
+        self.next_gen = self.next_gen.wrapping_add(1) & GEN_MASK;
         let gen = self.next_gen;
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         self.epoll
             .add(fd.as_fd(), epoll::interest_all(), conn_token(key, gen))?;
-        entry.insert(Conn::new(fd, gen));
+        entry.insert(Conn::new(fd, gen, transport));
+        if tls {
+            self.arm_handshake(key);
+            return Ok(());
+        }
         if let Some(chat) = self.chat.as_deref_mut() {
             chat.open(key, self.now, &mut deliver!(self));
             self.arm(key);

@@ -10,12 +10,11 @@ use std::rc::Rc;
 
 use slab::Slab;
 
-use super::{conn_token, token_key, Reactor, LINGER};
+use super::{conn_token, token_key, Reactor, HANDSHAKE, LINGER};
 use crate::chat::router::Outbox;
 use crate::chat::{Departure, Expiry};
 use crate::conn::{Conn, Phase};
 use crate::echo::READ_BUDGET;
-use crate::sys::{socket, would_block};
 
 const SLOW_CONSUMER: &[u8] = b"ERR slow-consumer\n";
 /// Deliveries queued in one turn before the dirty queues are flushed early.
@@ -75,7 +74,7 @@ impl Outbox for Deliver<'_> {
             return;
         }
         c.out.push_shared(line.clone());
-        if c.out.len() > self.max_output {
+        if c.owed() > self.max_output {
             // Over the limit: see whether the socket takes some first.
             if c.flush().is_err() || c.out.len() > self.max_output {
                 c.cut = true;
@@ -122,23 +121,23 @@ impl Reactor {
             if budget == 0 {
                 return Ok(true);
             }
-            let n = match socket::recv(c.fd.as_fd(), &mut self.buf) {
-                Ok(0) => {
-                    c.read_closed = true;
-                    c.readable = false;
+            let n = c.read(&mut self.buf)?;
+            if let Some(nick) = c.transport.take_established() {
+                self.established(key, nick);
+                if self
+                    .conns
+                    .get(key)
+                    .is_some_and(|c| c.phase == Phase::Closing)
+                {
+                    self.begin_closing(key); // refused: a second holder of a nick
                     return Ok(false);
                 }
-                Ok(n) => n,
-                Err(e) if would_block(&e) => {
-                    c.readable = false;
-                    return Ok(false);
-                }
-                Err(e) => return Err(e),
-            };
-            if n < self.buf.len() && !c.peer_fin {
-                c.readable = false; // a short read drained the socket
             }
-            budget = budget.saturating_sub(n);
+            // A TLS handshake round brings no data but is still work done.
+            budget = budget.saturating_sub(n.max(1));
+            if n == 0 {
+                continue;
+            }
             let Some(chat) = self.chat.as_deref_mut() else {
                 return Ok(false);
             };
@@ -188,7 +187,7 @@ impl Reactor {
                     c.out.len()
                 );
                 // Best effort: the line is only seen if the socket takes it.
-                let _ = socket::send(c.fd.as_fd(), SLOW_CONSUMER);
+                c.transport.send_last(c.fd.as_fd(), SLOW_CONSUMER);
             }
             self.close(key, Departure::Cut("slow-consumer"));
         }
@@ -206,8 +205,12 @@ impl Reactor {
             let live = self
                 .conns
                 .get(key)
-                .is_some_and(|c| conn_token(key, c.gen) == token & !LINGER);
+                .is_some_and(|c| conn_token(key, c.gen) == token & !(LINGER | HANDSHAKE));
             if !live {
+                continue;
+            }
+            if token & HANDSHAKE != 0 {
+                self.handshake_expired(key);
                 continue;
             }
             if token & LINGER != 0 {
@@ -232,8 +235,11 @@ impl Reactor {
     /// On shutdown: `ERR server-shutdown` after everything already queued;
     /// nobody hears a `QUIT`.
     pub(super) fn say_shutdown(&mut self, key: usize) {
-        if let Some(c) = self.conns.get_mut(key) {
-            c.out.push_copy(SERVER_SHUTDOWN);
+        match self.conns.get_mut(key) {
+            // Still shaking hands: never got HELLO, gets only close_notify.
+            Some(c) if c.transport.handshaking() => {}
+            Some(c) => c.out.push_copy(SERVER_SHUTDOWN),
+            None => {}
         }
         if let Some(chat) = self.chat.as_deref_mut() {
             chat.close(key, Departure::Quiet, &mut deliver!(self));

@@ -1,6 +1,7 @@
 //! What an operator's signals do, read from the signalfd: SIGINT/SIGTERM
-//! shut down gracefully (a second one exits at once), SIGHUP reloads
-//! (announced to systemd as `RELOADING=1` … `READY=1`), SIGUSR1 logs stats.
+//! shut down gracefully (a second one exits at once), SIGHUP reopens the log
+//! and reloads the TLS certificate (announced to systemd as `RELOADING=1` …
+//! `READY=1`), SIGUSR1 logs stats.
 
 use std::os::fd::AsFd;
 use std::time::Instant;
@@ -79,13 +80,15 @@ impl Reactor {
     }
 
     /// Everything a reload does: reopen the `--log` file by its path (after
-    /// logrotate renamed it). A failure keeps what was in use and is logged.
+    /// logrotate renamed it), and load the certificate and key again for new
+    /// TLS connections. A failure keeps what was in use and is logged.
     pub(super) fn reload(&mut self) {
         match logger::reopen() {
             Ok(true) => log::info!("SIGHUP: log reopened"),
             Ok(false) => log::info!("SIGHUP: reloaded"),
             Err(e) => log::error!("SIGHUP: reopen log: {e}"),
         }
+        self.reload_tls();
     }
 
     /// Shutdown has begun: tell systemd.

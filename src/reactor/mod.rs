@@ -18,8 +18,10 @@
 //!
 //! - [`accept`](self::accept): listeners, `accept4`, `--max-clients`, `EMFILE`.
 //! - [`chat`](self::chat): chat reads, deliveries, slow consumers, timers.
-//! - [`control`](self::control): signals: shutdown, reload (with systemd
-//!   notifications), stats.
+//! - [`control`](self::control): signals: shutdown, reload (certificates and
+//!   log, with systemd notifications), stats.
+//! - [`tls`](self::tls): handshake deadlines, the chat `HELLO` once a
+//!   handshake is done, and reloading the certificate on SIGHUP.
 
 /// The chat service's view of the connections, borrowing only the fields
 /// it needs so `self.chat` can be borrowed at the same time.
@@ -38,6 +40,7 @@ macro_rules! deliver {
 mod accept;
 mod chat;
 mod control;
+mod tls;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -57,6 +60,7 @@ use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::limits::ReserveFd;
 use crate::sys::signal::Signals;
 use crate::sys::socket;
+use crate::transport::config::ServerTls;
 
 /// The shared read buffer: one per server, not one per connection.
 const READ_BUF: usize = 64 * 1024;
@@ -64,13 +68,17 @@ const READ_BUF: usize = 64 * 1024;
 const EVENTS: usize = 1024;
 
 /// Tokens with this bit are fixed sources (signals, listeners, UDP);
-/// without it, the low 32 bits are a slab key and the next 31 a generation.
+/// without it, the low 32 bits are a slab key and the next 29 a generation
+/// (bits 61 and 62 mark timer-heap entries).
 const FIXED: u64 = 1 << 63;
+const GEN_MASK: u32 = 0x1fff_ffff;
 const SIGNAL_TOKEN: u64 = FIXED;
 const LISTENER_KIND: u64 = 1 << 32;
 const UDP_KIND: u64 = 2 << 32;
 /// In the timer heap: this entry is a closing connection's last chance.
 const LINGER: u64 = 1 << 62;
+/// In the timer heap: this entry ends a TLS handshake that took too long.
+const HANDSHAKE: u64 = 1 << 61;
 
 fn conn_token(key: usize, gen: u32) -> u64 {
     (u64::from(gen) << 32) | key as u64
@@ -86,6 +94,8 @@ struct Listener {
     fd: OwnedFd,
     addr: SocketAddr,
     scheme: &'static str,
+    /// Its clients speak TLS.
+    tls: bool,
 }
 
 /// The server: every descriptor it owns, and the loop that drives them.
@@ -104,6 +114,8 @@ pub struct Reactor {
     cfg: Config,
     /// The chat service; `None` in echo mode.
     chat: Option<Box<Chat>>,
+    /// Certificates for TLS listeners; `None` without any.
+    tls: Option<ServerTls>,
     /// Connections given output since the last flush.
     dirty: Vec<usize>,
     /// Slow consumers to cut once the current turn is over.
@@ -125,6 +137,11 @@ impl Reactor {
     /// registers them all (`epoll_create1` → `epoll_ctl`). Once everything is
     /// ready, logs `listening on tcp://ADDR` (or `udp://`) for each listener.
     pub fn bind(cfg: Config) -> Result<Reactor> {
+        // Certificates first: a bad one stops start-up before any port opens.
+        let tls = match cfg.tls.is_empty() {
+            true => None,
+            false => Some(ServerTls::load(cfg.tls_files.clone())?),
+        };
         let (cfg, listeners, udp) = accept::open_listeners(cfg)?;
         let epoll = Epoll::new().sys("epoll_create1")?;
         let signals = Signals::new().sys("signalfd")?;
@@ -153,6 +170,7 @@ impl Reactor {
             next_gen: 0,
             cfg,
             chat,
+            tls,
             dirty: Vec::new(),
             doomed: Vec::new(),
             queued: 0,
@@ -163,9 +181,13 @@ impl Reactor {
         })
     }
 
-    /// The addresses the TCP listeners are bound to.
+    /// The addresses the plain TCP listeners are bound to.
     pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().map(|l| l.addr).collect()
+        self.listeners
+            .iter()
+            .filter(|l| !l.tls)
+            .map(|l| l.addr)
+            .collect()
     }
 
     /// Runs until a graceful shutdown finishes (or a second signal cuts it).
@@ -308,6 +330,11 @@ impl Reactor {
             Ok(more) => more,
             Err(e) => {
                 log::debug!("connection {key}: {e}");
+                if e.kind() == io::ErrorKind::InvalidData {
+                    // A TLS error: its alert is written; do not let a reset
+                    // destroy it.
+                    self.end_stream(key);
+                }
                 return self.close(key, Departure::Left);
             }
         };
@@ -323,6 +350,10 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
+        // A connection that just began closing may owe TLS `close_notify`.
+        if c.phase == Phase::Closing && c.flush().is_err() {
+            return self.close(key, Departure::Quiet);
+        }
         if c.is_done() {
             self.finish(key);
         } else if more && !c.queued {
@@ -346,6 +377,12 @@ impl Reactor {
 
     /// Ends a connection that owes nothing: FIN after the last byte, then close.
     fn finish(&mut self, key: usize) {
+        self.end_stream(key);
+        self.close(key, Departure::Quiet);
+    }
+
+    /// FIN after the last byte written, and unread bytes drained.
+    fn end_stream(&mut self, key: usize) {
         if let Some(c) = self.conns.get_mut(key) {
             let _ = socket::shutdown_write(c.fd.as_fd());
             if !c.read_closed {
@@ -358,7 +395,6 @@ impl Reactor {
                 }
             }
         }
-        self.close(key, Departure::Quiet);
     }
 
     /// Closes a connection: `EPOLL_CTL_DEL`, drop (which closes the fd), and

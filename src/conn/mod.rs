@@ -1,0 +1,159 @@
+//! One client connection: its socket, what the server still owes it, and
+//! the few bits of state the edge-triggered loop must remember.
+//!
+//! Edge-triggered epoll reports a change once, so the connection remembers
+//! what the last edge said until the server has acted on all of it:
+//! `readable` until a read comes back short or `EAGAIN`, `writable` until a
+//! write comes back `EAGAIN`.
+//!
+//! Whether the bytes travel in the clear or inside TLS is the
+//! [`Transport`]'s business; the connection only asks it to read, write,
+//! flush and close.
+//!
+//! - [`queue`]: the output queue ([`OutQueue`]) and what a flush achieved.
+
+mod queue;
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+pub use queue::{Chunk, Flushed, OutQueue};
+
+use crate::transport::{Input, Transport};
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading and writing.
+    Open,
+    /// The peer half-closed, or the server is shutting down: finish
+    /// sending what is owed, then `shutdown(SHUT_WR)` and close.
+    Closing,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Open => "OPEN",
+            Phase::Closing => "CLOSING",
+        })
+    }
+}
+
+/// One accepted client.
+#[derive(Debug)]
+pub struct Conn {
+    /// The socket; dropping the connection closes it.
+    pub fd: OwnedFd,
+    /// Matches the generation in this connection's epoll token.
+    pub gen: u32,
+    /// What the server still owes the client (plaintext).
+    pub out: OutQueue,
+    /// Plain TCP or TLS.
+    pub transport: Transport,
+    pub phase: Phase,
+    /// The last edge said "readable" and no read has come back short since.
+    pub readable: bool,
+    /// The send buffer had room at the last write.
+    pub writable: bool,
+    /// The peer's FIN was reported: read until `recv` returns 0.
+    pub peer_fin: bool,
+    /// Read returned 0: the client sends nothing more.
+    pub read_closed: bool,
+    /// Sitting in the reactor's ready list.
+    pub queued: bool,
+    /// Has new output since the last flush (on the reactor's dirty list).
+    pub dirty: bool,
+    /// Marked to be cut (slow consumer): takes no more output.
+    pub cut: bool,
+}
+
+impl Conn {
+    /// A freshly accepted connection: assume both directions are ready, as
+    /// the first edge may have come before registration.
+    pub fn new(fd: OwnedFd, gen: u32, transport: Transport) -> Conn {
+        Conn {
+            fd,
+            gen,
+            out: OutQueue::default(),
+            transport,
+            phase: Phase::Open,
+            readable: true,
+            writable: true,
+            peer_fin: false,
+            read_closed: false,
+            queued: false,
+            dirty: false,
+            cut: false,
+        }
+    }
+
+    /// Whether the server should read now: the client has something to say
+    /// (an edge not yet drained, or decrypted bytes held by TLS), and the
+    /// server owes it no more than `max_output` (backpressure).
+    #[inline]
+    pub fn wants_read(&self, max_output: usize) -> bool {
+        (self.readable || self.transport.pending())
+            && !self.read_closed
+            && self.owed() <= max_output
+    }
+
+    /// Bytes owed: queued plaintext plus what TLS has not sent yet.
+    #[inline]
+    pub fn owed(&self) -> usize {
+        self.out.len() + self.transport.in_flight()
+    }
+
+    /// Reads what the client sent into `buf`; 0 means nothing more for now
+    /// (and `read_closed` says whether the client is done).
+    #[inline]
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.fd.as_fd();
+        match self
+            .transport
+            .read(fd, buf, &mut self.readable, self.peer_fin)?
+        {
+            Input::Data(n) => Ok(n),
+            Input::Nothing => Ok(0),
+            Input::Eof => {
+                self.read_closed = true;
+                self.readable = false;
+                Ok(0)
+            }
+        }
+    }
+
+    /// Sends `data` now if nothing is queued ahead of it, and queues what the
+    /// socket did not take. Order is kept: queued bytes always go first.
+    #[inline]
+    pub fn send_or_queue(&mut self, data: &[u8]) -> io::Result<()> {
+        let fd = self.fd.as_fd();
+        self.transport
+            .write(fd, &mut self.out, data, &mut self.writable)
+    }
+
+    /// Flushes what is owed if the socket may take more; once closing and
+    /// nothing else is owed, TLS sends `close_notify`.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let closing = self.phase == Phase::Closing;
+        let work = !self.out.is_empty()
+            || self.transport.wants_write()
+            || (closing && !self.transport.closed());
+        if self.writable && work {
+            let fd = self.fd.as_fd();
+            if self.transport.flush(fd, &mut self.out, closing)? == Flushed::Blocked {
+                self.writable = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the connection has finished: closing, nothing owed, and
+    /// (for TLS) `close_notify` sent.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Closing
+            && self.out.is_empty()
+            && !self.transport.wants_write()
+            && self.transport.closed()
+    }
+}

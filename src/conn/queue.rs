@@ -1,0 +1,196 @@
+//! A connection's output queue: bytes owed to one client, in order, as
+//! owned buffers or references to lines shared by many recipients, flushed
+//! with one `sendmsg` of many buffers (or handed to TLS a batch at a time).
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::os::fd::BorrowedFd;
+use std::rc::Rc;
+
+use crate::sys::{socket, would_block};
+
+/// At most this many buffers go to one `sendmsg` call.
+const MAX_IOV: usize = 64;
+
+/// One buffer waiting in an output queue.
+#[derive(Debug)]
+pub enum Chunk {
+    /// Bytes only this connection needs (the rest of a partial echo write).
+    Owned(Vec<u8>),
+    /// A line encoded once and shared by every recipient.
+    Shared(Rc<[u8]>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Shared(r) => r,
+        }
+    }
+}
+
+/// Bytes owed to a client, in order, flushed with one `sendmsg` per call.
+#[derive(Debug, Default)]
+pub struct OutQueue {
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the front chunk already sent.
+    head: usize,
+    /// Bytes owed in total.
+    len: usize,
+}
+
+/// What a flush achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Everything owed was handed to the kernel.
+    All,
+    /// The socket's send buffer is full; wait for `EPOLLOUT`.
+    Blocked,
+}
+
+impl OutQueue {
+    /// Bytes owed.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is owed.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Queues a copy of `data`, appending to the last owned buffer if any.
+    pub fn push_copy(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.len += data.len();
+        if let Some(Chunk::Owned(v)) = self.chunks.back_mut() {
+            v.extend_from_slice(data);
+            return;
+        }
+        self.chunks.push_back(Chunk::Owned(data.to_vec()));
+    }
+
+    /// Queues a reference to a shared buffer (no copy).
+    pub fn push_shared(&mut self, data: Rc<[u8]>) {
+        if data.is_empty() {
+            return;
+        }
+        self.len += data.len();
+        self.chunks.push_back(Chunk::Shared(data));
+    }
+
+    /// Fills `iov` with the queued buffers, in order, up to about `max`
+    /// bytes (whole buffers; the first may be partly sent). Returns how
+    /// many entries were filled.
+    pub fn slices<'a>(&'a self, iov: &mut [IoSlice<'a>], max: usize) -> usize {
+        let mut n = 0;
+        let mut total = 0;
+        for (i, c) in self.chunks.iter().take(iov.len()).enumerate() {
+            if total >= max {
+                break;
+            }
+            let bytes = if i == 0 {
+                &c.bytes()[self.head..]
+            } else {
+                c.bytes()
+            };
+            iov[n] = IoSlice::new(bytes);
+            n += 1;
+            total += bytes.len();
+        }
+        n
+    }
+
+    /// Sends as much as the socket takes, many buffers per `sendmsg`.
+    pub fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
+        while !self.is_empty() {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let n = self.slices(&mut iov, usize::MAX);
+            let sent = match socket::send_vectored(fd, &iov[..n]) {
+                Ok(sent) => sent,
+                Err(e) if would_block(&e) => return Ok(Flushed::Blocked),
+                Err(e) => return Err(e),
+            };
+            self.consume(sent);
+        }
+        Ok(Flushed::All)
+    }
+
+    /// Drops `n` sent bytes from the front.
+    pub fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
+            let left = front.bytes().len() - self.head;
+            if n < left {
+                self.head += n;
+                return;
+            }
+            n -= left;
+            self.head = 0;
+            self.chunks.pop_front();
+        }
+        if self.chunks.is_empty() {
+            // A queue that drained gives its memory back: idle clients cost
+            // nothing beyond the struct itself.
+            self.chunks = VecDeque::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::unix::net::UnixStream;
+
+    fn pair() -> (OwnedFd, UnixStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        (OwnedFd::from(a), b)
+    }
+
+    #[test]
+    fn queue_keeps_order_across_owned_and_shared() {
+        let (fd, mut peer) = pair();
+        let mut q = OutQueue::default();
+        q.push_copy(b"ab");
+        q.push_copy(b"cd");
+        q.push_shared(Rc::from(&b"ef"[..]));
+        q.push_copy(b"g");
+        assert_eq!(q.len(), 7);
+        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
+        assert!(q.is_empty());
+        let mut got = [0u8; 7];
+        std::io::Read::read_exact(&mut peer, &mut got).unwrap();
+        assert_eq!(&got, b"abcdefg");
+    }
+
+    #[test]
+    fn partial_flush_resumes_mid_chunk() {
+        let (fd, mut peer) = pair();
+        let mut q = OutQueue::default();
+        let big = vec![7u8; 4 << 20];
+        q.push_copy(&big);
+        q.push_shared(Rc::from(&b"tail"[..]));
+        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::Blocked);
+        assert!(!q.is_empty() && q.len() < big.len() + 4);
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        while got.len() < big.len() + 4 {
+            let n = std::io::Read::read(&mut peer, &mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+            q.flush(fd.as_fd()).unwrap();
+        }
+        assert!(q.is_empty());
+        assert_eq!(&got[..big.len()], &big[..]);
+        assert_eq!(&got[big.len()..], b"tail");
+    }
+}

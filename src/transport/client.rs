@@ -1,0 +1,52 @@
+//! The client side of TLS, for `edgechat client --tls` and `edgechat bench
+//! --tls`: a config (trusted CA, optional client certificate for mTLS) and
+//! a [`TlsSession`] over a nonblocking socket.
+//!
+//! A client drives the session exactly as the server does:
+//!
+//! ```text
+//! let cfg = client::config(Path::new("certs/ca.crt"), None)?;
+//! let mut tls = client::connect(cfg, "localhost")?;   // after connect(2)
+//! tls.flush(fd, &mut out, false)?;                     // sends ClientHello
+//! // on EPOLLIN:  tls.read(fd, &mut buf, &mut readable, false)?
+//! // to send:     tls.write(&mut out, line); tls.flush(fd, &mut out, false)?
+//! // to close:    tls.flush(fd, &mut out, true)?  (close_notify), then shutdown
+//! ```
+//!
+//! Bytes written before the handshake finishes wait in `out` and go as
+//! soon as it does (the next `flush` after a `read` that finished it).
+//! Keeping one config for many connections lets rustls resume sessions
+//! (tickets), which is what a `handshake` bench of resumed handshakes needs.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
+
+use super::config::{load_certs, load_key, load_roots};
+use super::TlsSession;
+use crate::error::{Error, Result};
+
+/// A client config trusting the CA certificates in `ca`, presenting the
+/// certificate and key in `identity` if given (mTLS).
+pub fn config(ca: &Path, identity: Option<(&Path, &Path)>) -> Result<Arc<ClientConfig>> {
+    let roots = load_roots(ca)?;
+    let builder = ClientConfig::builder().with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
+            .map_err(|e| Error::Config(format!("{}: {e}", key.display())))?,
+    };
+    Ok(Arc::new(config))
+}
+
+/// A new session to `servername` (a DNS name or an IP address).
+pub fn connect(config: Arc<ClientConfig>, servername: &str) -> Result<TlsSession> {
+    let name = ServerName::try_from(servername.to_string())
+        .map_err(|e| Error::Config(format!("--servername {servername}: {e}")))?;
+    let conn = ClientConnection::new(config, name)
+        .map_err(|e| Error::Config(format!("TLS client: {e}")))?;
+    Ok(TlsSession::new(conn))
+}

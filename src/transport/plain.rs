@@ -1,0 +1,68 @@
+//! Plain TCP: `recv` and `send` straight on the socket, with the short-read
+//! rule that saves a syscall per wakeup.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use super::Input;
+use crate::conn::OutQueue;
+use crate::sys::{socket, would_block};
+
+/// One `recv`. A short read means the socket is drained (the next byte
+/// brings a new edge), unless a FIN is pending: then read on to the 0.
+#[inline]
+pub fn read(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    readable: &mut bool,
+    peer_fin: bool,
+) -> io::Result<Input> {
+    match socket::recv(fd, buf) {
+        Ok(0) => {
+            *readable = false;
+            Ok(Input::Eof)
+        }
+        Ok(n) => {
+            if n < buf.len() && !peer_fin {
+                *readable = false;
+            }
+            Ok(Input::Data(n))
+        }
+        Err(e) if would_block(&e) => {
+            *readable = false;
+            Ok(Input::Nothing)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends `data` at once if nothing is queued ahead of it; queues what the
+/// socket did not take.
+#[inline]
+pub fn write(
+    fd: BorrowedFd<'_>,
+    out: &mut OutQueue,
+    data: &[u8],
+    writable: &mut bool,
+) -> io::Result<()> {
+    if out.is_empty() && *writable {
+        match socket::send(fd, data) {
+            Ok(n) if n == data.len() => {}
+            Ok(n) => {
+                *writable = false;
+                out.push_copy(&data[n..]);
+            }
+            Err(e) if would_block(&e) => {
+                *writable = false;
+                out.push_copy(data);
+            }
+            Err(e) => return Err(e),
+        }
+        return Ok(());
+    }
+    out.push_copy(data);
+    if *writable && out.flush(fd)? == crate::conn::Flushed::Blocked {
+        *writable = false;
+    }
+    Ok(())
+}
