@@ -6,10 +6,11 @@
 //! sends each datagram back to its sender as one datagram.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::conn::Conn;
 use crate::sys::{socket, would_block};
+use crate::transport::{plain, Input, Transport};
 
 /// Bytes one connection may read per turn before the others get theirs
 /// (epoll(7), "possible pitfalls": starvation).
@@ -23,6 +24,9 @@ pub const DATAGRAM_BUDGET: usize = 64;
 /// Returns `true` when the socket may still hold data the client wants read
 /// (the budget ran out first), so the reactor puts it on its ready list.
 pub fn serve_stream(c: &mut Conn, buf: &mut [u8], max_output: usize) -> io::Result<bool> {
+    if matches!(c.transport, Transport::Plain) {
+        return serve_plain(c, buf, max_output);
+    }
     let mut budget = READ_BUDGET;
     while c.wants_read(max_output) {
         if budget == 0 {
@@ -33,6 +37,35 @@ pub fn serve_stream(c: &mut Conn, buf: &mut [u8], max_output: usize) -> io::Resu
         budget = budget.saturating_sub(n.max(1));
         if n > 0 {
             c.send_or_queue(&buf[..n])?;
+        }
+    }
+    Ok(false)
+}
+
+/// Plain TCP, the hot path: `recv` into the shared buffer, `send` straight
+/// back from it, no transport dispatch per call. After a short read the
+/// socket is drained and the turn ends: the next byte brings a new edge.
+#[inline]
+fn serve_plain(c: &mut Conn, buf: &mut [u8], max_output: usize) -> io::Result<bool> {
+    let mut budget = READ_BUDGET;
+    while c.readable && !c.read_closed && c.out.len() <= max_output {
+        if budget == 0 {
+            return Ok(true);
+        }
+        let fd = c.fd.as_fd();
+        match plain::read(fd, buf, &mut c.readable, c.peer_fin)? {
+            Input::Data(n) => {
+                budget = budget.saturating_sub(n);
+                plain::write(fd, &mut c.out, &buf[..n], &mut c.writable)?;
+                if !c.readable {
+                    return Ok(false); // a short read drained the socket
+                }
+            }
+            Input::Nothing => return Ok(false),
+            Input::Eof => {
+                c.read_closed = true;
+                return Ok(false);
+            }
         }
     }
     Ok(false)

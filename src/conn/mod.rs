@@ -134,12 +134,18 @@ impl Conn {
 
     /// Flushes what is owed if the socket may take more; once closing and
     /// nothing else is owed, TLS sends `close_notify`.
+    #[inline]
     pub fn flush(&mut self) -> io::Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
         let closing = self.phase == Phase::Closing;
         let work = !self.out.is_empty()
-            || self.transport.wants_write()
-            || (closing && !self.transport.closed());
-        if self.writable && work {
+            || match &self.transport {
+                Transport::Plain => false,
+                Transport::Tls(t) => t.wants_write() || (closing && !t.closed()),
+            };
+        if work {
             let fd = self.fd.as_fd();
             if self.transport.flush(fd, &mut self.out, closing)? == Flushed::Blocked {
                 self.writable = false;

@@ -299,6 +299,7 @@ impl Reactor {
 
     /// One budgeted turn for a connection: flush what is owed, read and
     /// serve, then close it, requeue it, or leave it for the next edge.
+    #[inline]
     fn service(&mut self, key: usize) {
         let max_output = self.cfg.max_output;
         let turn = match self.conns.get_mut(key) {
@@ -310,7 +311,9 @@ impl Reactor {
                 .flush()
                 .and_then(|()| echo::serve_stream(c, &mut self.buf, max_output))
             {
-                Ok(more) if !c.read_closed && !c.is_done() => {
+                // Echo never moves a connection to CLOSING by itself: only
+                // EOF and errors leave this path.
+                Ok(more) if !c.read_closed => {
                     if more && !c.queued {
                         c.queued = true;
                         self.ready.push_back(conn_token(key, c.gen));

@@ -47,19 +47,42 @@ pub fn write(
 ) -> io::Result<()> {
     if out.is_empty() && *writable {
         match socket::send(fd, data) {
-            Ok(n) if n == data.len() => {}
-            Ok(n) => {
-                *writable = false;
-                out.push_copy(&data[n..]);
-            }
-            Err(e) if would_block(&e) => {
-                *writable = false;
-                out.push_copy(data);
-            }
-            Err(e) => return Err(e),
+            Ok(n) if n == data.len() => Ok(()),
+            sent => queue_rest(out, data, sent, writable),
         }
-        return Ok(());
+    } else {
+        queue_then_flush(fd, out, data, writable)
     }
+}
+
+/// The socket took part of `data` (or none, or failed): keep the rest.
+#[cold]
+#[inline(never)]
+fn queue_rest(
+    out: &mut OutQueue,
+    data: &[u8],
+    sent: io::Result<usize>,
+    writable: &mut bool,
+) -> io::Result<()> {
+    let n = match sent {
+        Ok(n) => n,
+        Err(e) if would_block(&e) => 0,
+        Err(e) => return Err(e),
+    };
+    *writable = false;
+    out.push_copy(&data[n..]);
+    Ok(())
+}
+
+/// Bytes are already owed: `data` goes behind them, then a flush.
+#[cold]
+#[inline(never)]
+fn queue_then_flush(
+    fd: BorrowedFd<'_>,
+    out: &mut OutQueue,
+    data: &[u8],
+    writable: &mut bool,
+) -> io::Result<()> {
     out.push_copy(data);
     if *writable && out.flush(fd)? == crate::conn::Flushed::Blocked {
         *writable = false;
