@@ -13,6 +13,11 @@
 //! 5. stdin at end of file: `shutdown(SHUT_WR)` once every byte is sent,
 //!    then keep printing until the server closes (`recv` = 0) and exit 0.
 //!
+//! With `--tls` the same loop drives a rustls client session over the
+//! nonblocking socket (the one the server uses, `crate::transport`): the
+//! ClientHello goes out on the first flush, and at the end of input
+//! `close_notify` goes before the FIN.
+//!
 //! A regular file on stdin cannot be watched by epoll (`epoll_ctl` fails
 //! with `EPERM`: a file is always readable), so it is read with plain
 //! blocking reads whenever the socket has taken everything read before.
@@ -23,11 +28,14 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::conn::{Flushed, OutQueue};
 use crate::error::{Context, Error, Result};
 use crate::sys::epoll::{self, Epoll, Event};
-use crate::sys::{socket, stdio, would_block};
+use crate::sys::{socket, stdio};
+use crate::transport::{self, Input as Received, Transport};
 
 /// Bytes moved per `read`/`recv`.
 const BUF: usize = 64 * 1024;
@@ -41,6 +49,38 @@ const SOCKET_TOKEN: u64 = 1;
 pub struct ClientArgs {
     /// Server address, e.g. 127.0.0.1:7000.
     pub addr: SocketAddr,
+    /// Speak TLS (e.g. to 127.0.0.1:7443).
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: the CA certificate that signed the server's.
+    #[arg(long, value_name = "PEM", default_value = "certs/ca.crt")]
+    pub ca: PathBuf,
+    /// With --tls: the name the server's certificate must carry
+    /// (default: the address's IP).
+    #[arg(long, value_name = "NAME")]
+    pub servername: Option<String>,
+    /// With --tls: present this client certificate (mTLS).
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// With --tls: the client certificate's private key.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+/// A plain transport, or a TLS client session as the flags say.
+fn transport(args: &ClientArgs) -> Result<Transport> {
+    if !args.tls {
+        return Ok(Transport::Plain);
+    }
+    let identity = args.cert.as_deref().zip(args.key.as_deref());
+    let config = transport::client::config(&args.ca, identity)?;
+    let name = args
+        .servername
+        .clone()
+        .unwrap_or_else(|| args.addr.ip().to_string());
+    Ok(Transport::Tls(Box::new(transport::client::connect(
+        config, &name,
+    )?)))
 }
 
 /// Where stdin is in its life.
@@ -61,9 +101,9 @@ struct Client {
     sock: OwnedFd,
     addr: SocketAddr,
     input: Input,
-    /// Bytes from stdin the socket has not taken yet: `pending[head..]`.
-    pending: Vec<u8>,
-    head: usize,
+    transport: Transport,
+    /// Bytes from stdin the socket has not taken yet.
+    out: OutQueue,
     buf: Box<[u8]>,
     readable: bool,
     writable: bool,
@@ -74,6 +114,7 @@ struct Client {
 /// Runs the client until the server closes the connection.
 pub fn run(args: &ClientArgs) -> Result<()> {
     let addr = args.addr;
+    let transport = transport(args)?;
     let sock = socket::connect_tcp(addr).map_err(|source| Error::Connect { addr, source })?;
     socket::set_nonblocking(sock.as_fd()).sys("fcntl(O_NONBLOCK)")?;
     let epoll = Epoll::new().sys("epoll_create1")?;
@@ -91,8 +132,8 @@ pub fn run(args: &ClientArgs) -> Result<()> {
         sock,
         addr,
         input,
-        pending: Vec::new(),
-        head: 0,
+        transport,
+        out: OutQueue::default(),
         buf: vec![0u8; BUF].into_boxed_slice(),
         readable: true,
         writable: true,
@@ -107,7 +148,9 @@ impl Client {
         loop {
             // Never sleep while there is work epoll will not announce: a
             // regular file to read, or a socket left readable by the budget.
-            let busy = self.readable || (self.input == Input::File && self.owes_nothing());
+            let busy = self.readable
+                || self.transport.pending()
+                || (self.input == Input::File && self.owes_nothing());
             let timeout = busy.then_some(Duration::ZERO);
             let n = self.epoll.wait(&mut events, timeout).sys("epoll_wait")?;
             let mut stdin_ready = false;
@@ -117,7 +160,7 @@ impl Client {
                     _ => self.on_socket_event(ev),
                 }
             }
-            if self.readable && self.drain_socket()? {
+            if (self.readable || self.transport.pending()) && self.drain_socket()? {
                 return Ok(()); // the server closed: everything it sent is out
             }
             self.flush()?;
@@ -138,7 +181,7 @@ impl Client {
     }
 
     fn owes_nothing(&self) -> bool {
-        self.head == self.pending.len()
+        self.out.is_empty() && !self.transport.wants_write()
     }
 
     /// Copies what the server sent to stdout. Returns true once the server
@@ -146,13 +189,19 @@ impl Client {
     fn drain_socket(&mut self) -> Result<bool> {
         let stdout = io::stdout();
         for _ in 0..RECV_BUDGET {
-            match socket::recv(self.sock.as_fd(), &mut self.buf) {
-                Ok(0) => return Ok(true),
-                Ok(n) => stdio::write_all(stdout.as_fd(), &self.buf[..n]).sys("write stdout")?,
-                Err(e) if would_block(&e) => {
-                    self.readable = false;
+            let fd = self.sock.as_fd();
+            match self
+                .transport
+                .read(fd, &mut self.buf, &mut self.readable, false)
+            {
+                Ok(Received::Eof) => return Ok(true),
+                Ok(Received::Data(n)) => {
+                    stdio::write_all(stdout.as_fd(), &self.buf[..n]).sys("write stdout")?
+                }
+                Ok(Received::Nothing) if !self.readable && !self.transport.pending() => {
                     return Ok(false);
                 }
+                Ok(Received::Nothing) => {}
                 Err(source) => return Err(self.net_error("recv", source)),
             }
         }
@@ -171,23 +220,29 @@ impl Client {
             self.input = Input::Closed;
             return self.flush(); // owes nothing: sends FIN now
         }
-        self.pending.clear();
-        self.pending.extend_from_slice(&self.buf[..n]);
-        self.head = 0;
+        let fd = self.sock.as_fd();
+        self.transport
+            .write(fd, &mut self.out, &self.buf[..n], &mut self.writable)
+            .map_err(|source| self.net_error("send", source))?;
         self.flush()
     }
 
     /// Sends what is pending while the socket takes it; after stdin's end
     /// of file and the last byte, sends FIN.
     fn flush(&mut self) -> Result<()> {
-        while self.writable && !self.owes_nothing() {
-            match socket::send(self.sock.as_fd(), &self.pending[self.head..]) {
-                Ok(n) => self.head += n,
-                Err(e) if would_block(&e) => self.writable = false,
+        // At the end of input TLS sends close_notify once all else is out,
+        // and never before its handshake is done (a half-made session has
+        // nothing to close, and the server's certificate is still unchecked).
+        let closing = self.input == Input::Closed && !self.transport.handshaking();
+        if self.writable {
+            let fd = self.sock.as_fd();
+            match self.transport.flush(fd, &mut self.out, closing) {
+                Ok(Flushed::All) => {}
+                Ok(Flushed::Blocked) => self.writable = false,
                 Err(source) => return Err(self.net_error("send", source)),
             }
         }
-        if self.input == Input::Closed && self.owes_nothing() && !self.shut {
+        if closing && self.owes_nothing() && self.transport.closed() && !self.shut {
             socket::shutdown_write(self.sock.as_fd())
                 .map_err(|source| self.net_error("shutdown", source))?;
             self.shut = true;

@@ -81,6 +81,19 @@ impl Pki {
         }
     }
 
+    /// A client identity written as PEM files `NAME.crt` and `NAME.key` in
+    /// this PKI's directory, for clients that read files.
+    pub fn write_client(&self, name: &str, sans: &[&str], cn: &str) -> (PathBuf, PathBuf) {
+        let (crt, key) = self.leaf(sans, cn);
+        let (crt_path, key_path) = (
+            self.path(&format!("{name}.crt")),
+            self.path(&format!("{name}.key")),
+        );
+        std::fs::write(&crt_path, crt.pem()).expect("write");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write");
+        (crt_path, key_path)
+    }
+
     /// A file in this PKI's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
