@@ -28,7 +28,9 @@
 # ratio edgechat/tokio, ratio edgechat/floor) and the goals met or missed,
 # and writes both to target/bench/echo-compare.md. Raw figures stay in
 # target/bench/echo-compare/. The machine may be shared: the load average
-# at the start and the end goes under the table.
+# goes under the table, and two rows give the share of the time the server
+# was runnable but waiting for CPU 0 (/proc/PID/task/*/schedstat), which is
+# what other work does to throughput and tail latency.
 #
 # Environment: ROUNDS, SECS, WARMUP, N (callgrind/syscalls; 20000, or 5000
 # with --quick), IDLE (idle connections, 10000) override the defaults.
@@ -94,18 +96,31 @@ pinned() {
         taskset -c 0 "${PIDWRAP[@]}" "$OUT/$1.pid" "${SERVER_ARGV[@]}"
 }
 
-# bench NAME ROUND LOAD FLAGS...: one measured window, appended to $RUNS.
+# runq_ns PID: nanoseconds the process's threads have spent runnable but
+# waiting for a CPU (/proc/PID/task/*/schedstat, second field).
+runq_ns() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%d\n", s }'
+}
+
+# bench NAME ROUND LOAD FLAGS...: one measured window, appended to $RUNS
+# with the share of the run the server spent waiting for its CPU (the other
+# work on a shared machine).
 bench() {
-    local name=$1 round=$2 load=$3 json="$OUT/$1.$2.$3.json"
+    local name=$1 round=$2 load=$3 json="$OUT/$1.$2.$3.json" t0 w0 wait_pct
     shift 3
+    t0=$(date +%s%N)
+    w0=$(runq_ns "$SERVER_PID")
     if ! timeout --foreground 120 taskset -c 1 "$REL/edgechat" bench --addr "$ADDR" "$@" \
         --secs "$SECS" --warmup "$WARMUP" --server-pid "$SERVER_PID" --json \
         >"$json" 2>"$OUT/$name.$round.$load.err"; then
         echo "warning: $name round $round $load: bench failed:" >&2
         cat "$OUT/$name.$round.$load.err" >&2
     fi
+    wait_pct=$(awk -v w="$(($(runq_ns "$SERVER_PID") - w0))" -v t="$(($(date +%s%N) - t0))" \
+        'BEGIN { printf "%.1f", 100 * w / t }')
     if [[ -s $json ]]; then
-        printf '%s\t%s\t%s\t%s\n' "$name" "$round" "$load" "$(tail -n 1 "$json")" >>"$RUNS"
+        printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$load" "$wait_pct" \
+            "$(tail -n 1 "$json")" >>"$RUNS"
     fi
 }
 
@@ -148,8 +163,9 @@ runs = {}
 errors = []
 with open(os.path.join(out, "runs.tsv")) as f:
     for line in f:
-        name, rnd, load, js = line.rstrip("\n").split("\t", 3)
+        name, rnd, load, wait_pct, js = line.rstrip("\n").split("\t", 4)
         r = json.loads(js)
+        r["runq_pct"] = float(wait_pct)
         runs.setdefault((name, load), []).append(r)
         if r.get("errors"):
             errors.append(f"{name} round {rnd} {load}: {r['errors']} errors")
@@ -161,6 +177,9 @@ def med(load, key):
         return statistics.median(vals) if vals else None
     fn = key if callable(key) else (lambda r: r.get(key))
     return get
+
+def fmt(v, places):
+    return "–" if v is None else f"{v:,.{places}f}".replace(",", " ")
 
 def per_mb(r):
     if r.get("server_cpu_us") is None or not r.get("bytes"):
@@ -203,11 +222,14 @@ rows = [
     ("stream 16 KiB × 50 (depth 4): aggregate MB/s", med("st50", "mb_per_sec"), 0),
     ("stream 16 KiB × 50 (depth 4): p99 ms", med("st50", p99_ms), 2),
     ("stream 16 KiB × 50 (depth 4): generator CPU % of a core", med("st50", "gen_cpu_pct"), 0),
-    (f"RSS per idle connection, {int(idle):,} open: B".replace(",", " "), idle_rss, 0),
+    ("RSS per idle connection, " + fmt(int(idle), 0) + " open: B", idle_rss, 0),
+    ("server waiting for CPU 0 (run queue), % of the run, pingpong × 50", med("pp50", "runq_pct"), 0),
+    ("server waiting for CPU 0 (run queue), % of the run, stream × 50", med("st50", "runq_pct"), 0),
 ]
-
-def fmt(v, places):
-    return "–" if v is None else f"{v:,.{places}f}".replace(",", " ")
+# Rows that describe the run rather than the server: no ratios. The
+# blocking floor's threads exit with their connections, taking their
+# run-queue time with them, so it has no run-queue figure.
+CONTEXT = ("generator CPU", "server waiting")
 
 def ratio(a, b):
     if a is None or b is None or b == 0:
@@ -222,13 +244,15 @@ lines = [
 ]
 for label, get, places in rows:
     v = {name: get(name) for name in names}
-    if label.startswith("RSS"):
+    if label.startswith("RSS") or "run queue" in label:
         v["blocking"] = None
     values[label] = v
+    ratios = ("–", "–") if any(c in label for c in CONTEXT) else (
+        ratio(v["edgechat"], v["tokio"]), ratio(v["edgechat"], v["blocking"]))
     lines.append(
         f"| {label} | "
         + " | ".join(fmt(v[name], places) for name in names)
-        + f" | {ratio(v['edgechat'], v['tokio'])} | {ratio(v['edgechat'], v['blocking'])} |"
+        + f" | {ratios[0]} | {ratios[1]} |"
     )
 
 def val(label_start, name):
