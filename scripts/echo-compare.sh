@@ -99,7 +99,7 @@ pinned() {
 # runq_ns PID: nanoseconds the process's threads have spent runnable but
 # waiting for a CPU (/proc/PID/task/*/schedstat, second field).
 runq_ns() {
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%d\n", s }'
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%.0f\n", s }'
 }
 
 # bench NAME ROUND LOAD FLAGS...: one measured window, appended to $RUNS
