@@ -1,8 +1,9 @@
 //! `edgechat bench --mode idle`: what an idle connection costs the server
-//! in memory. Reads the server's RSS, opens `--conns` connections, holds
-//! them for `--secs` (reading and dropping whatever the server sends, such
-//! as a chat server's `HELLO` and `JOIN` lines, so no kernel buffer fills
-//! and no output piles up in the server), then reads its RSS again.
+//! in memory. Reads the server's RSS, opens `--conns` connections, waits
+//! until the server has gone quiet (nothing arrives for half a second: a
+//! chat server has sent every `HELLO` and `JOIN`), holds them for `--secs`,
+//! then reads its RSS again. Whatever arrives is read and dropped, so no
+//! kernel buffer fills and no output piles up in the server.
 //!
 //! RSS per connection = (RSS after − RSS before) / connections. It is a
 //! whole-process figure: the allocator's retained memory and page
@@ -18,11 +19,18 @@ use super::report::{json_string, num};
 use super::BenchArgs;
 use crate::error::{Error, Result};
 
+/// The server is quiet once nothing has arrived for this long.
+const QUIET: Duration = Duration::from_millis(500);
+/// A server that is not quiet this long after the first connect fails the run.
+const SETTLE_LIMIT: Duration = Duration::from_secs(600);
+
 /// The figures of one idle run.
 #[derive(Debug, Clone)]
 pub struct IdleReport {
     pub addr: SocketAddr,
     pub conns: usize,
+    /// From the first connect until the server went quiet.
+    pub settled: Duration,
     pub held: Duration,
     /// Connections whose `HELLO` arrived (chat servers; 0 for echo).
     pub hellos: usize,
@@ -43,9 +51,10 @@ impl IdleReport {
 
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "idle {} conns held {:.2} s ({} HELLO): server rss {:.1} MiB -> {:.1} MiB, \
+            "idle {} conns settled in {:.2} s, held {:.2} s ({} HELLO): server rss {:.1} MiB -> {:.1} MiB, \
              {:.0} B per connection; server cpu {:.3} s; {} errors",
             self.conns,
+            self.settled.as_secs_f64(),
             self.held.as_secs_f64(),
             self.hellos,
             self.rss_before_kib as f64 / 1024.0,
@@ -62,11 +71,12 @@ impl IdleReport {
 
     pub fn json(&self) -> String {
         format!(
-            "{{\"mode\":\"idle\",\"addr\":\"{}\",\"conns\":{},\"secs\":{:.3},\"hellos\":{},\
+            "{{\"mode\":\"idle\",\"addr\":\"{}\",\"conns\":{},\"settle_secs\":{:.3},\"secs\":{:.3},\"hellos\":{},\
              \"errors\":{},\"failed_conns\":{},\"rss_before_kib\":{},\"rss_after_kib\":{},\
              \"rss_per_conn_bytes\":{},\"server_cpu_us\":{},\"first_error\":{}}}",
             self.addr,
             self.conns,
+            self.settled.as_secs_f64(),
             self.held.as_secs_f64(),
             self.hellos,
             self.failed,
@@ -92,7 +102,18 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
     let pid = Pid::Other(pid);
     let cpu0 = proc::cpu_micros(pid)?;
     let rss_before_kib = proc::rss_kib(pid)?;
+    let t0 = Instant::now();
     let mut pool = Pool::connect(args.addr, args.conns)?;
+    while pool.drain(QUIET)? > 0 {
+        if t0.elapsed() >= SETTLE_LIMIT {
+            return Err(Error::Check(format!(
+                "{} still sending after {} s",
+                args.addr,
+                SETTLE_LIMIT.as_secs()
+            )));
+        }
+    }
+    let settled = t0.elapsed() - QUIET;
     let start = Instant::now();
     let until = start + secs;
     while let Some(left) = until.checked_duration_since(Instant::now()) {
@@ -104,6 +125,7 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
     let report = IdleReport {
         addr: args.addr,
         conns: args.conns,
+        settled,
         held: start.elapsed(),
         hellos: pool.hellos(),
         failed: pool.failed,

@@ -112,11 +112,13 @@ impl Pool {
     }
 
     /// One wait of at most `timeout`, reading (and ignoring) every line.
-    pub fn drain(&mut self, timeout: Duration) -> Result<()> {
-        for k in 0..self.wait(timeout)? {
+    /// Returns how many connections had an event.
+    pub fn drain(&mut self, timeout: Duration) -> Result<usize> {
+        let n = self.wait(timeout)?;
+        for k in 0..n {
             self.read(self.conn_of(k), |_| {});
         }
-        Ok(())
+        Ok(n)
     }
 
     /// Drains until every connection has had its `HELLO`; fails if none
