@@ -4,6 +4,7 @@
 #
 #   scripts/chat-compare.sh
 #   SECS=3 ROUNDS=5 CG_N=2000 IDLE=10000 scripts/chat-compare.sh
+#   PARTS=cg scripts/chat-compare.sh       # only some of: fan cg idle
 #
 # 1. Fan-out: the server on CPU 0 (taskset -c 0), `edgechat bench --mode
 #    chat` on CPU 1; 1 sender x 100 and x 1000 receivers, D = 1 and 256
@@ -26,6 +27,7 @@ ROUNDS=${ROUNDS:-3}
 CG_N=${CG_N:-1000}    # callgrind: lines in the short run; the long run sends 2N
 CG_RECEIVERS=100
 IDLE=${IDLE:-10000}   # idle chat clients
+PARTS=${PARTS:-"fan cg idle"}
 NAMES=(edgechat peer)
 OUT=$ROOT/target/measure/chat-compare
 
@@ -87,20 +89,36 @@ jget() {
     sed -E "s/.*\"$1\":([^,}]*).*/\1/" <<<"$2"
 }
 
-# median of the arguments.
+# median of the arguments (- for none).
 median() {
+    (($#)) || {
+        echo -
+        return
+    }
     printf '%s\n' "$@" | sort -g |
         awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 # ratio A B: A / B to two decimals.
 ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'
+}
+
+# fmt PLACES X: X with PLACES decimals (- stays -).
+fmt() {
+    awk -v p="$1" -v x="$2" 'BEGIN { if (x == "-") print x; else printf "%.*f", p, x }'
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
+# part NAME: whether PARTS asks for it.
+part() {
+    [[ " $PARTS " == *" $1 "* ]]
+}
+
 # 1. Fan-out, interleaved rounds.
+part fan || ROUNDS=0
+touch "$OUT/runs.txt"
 for ((round = 1; round <= ROUNDS; round++)); do
     for receivers in 100 1000; do
         for depth in 1 256; do
@@ -140,8 +158,9 @@ cg_ir() {
     stop_server # SIGTERM: callgrind writes its counts
     awk '/^totals:/ { print $2; found = 1 } END { exit !found }' "$OUT/$tag.out"
 }
-declare -A IR
+declare -A IR=([edgechat]=- [peer]=-)
 for name in "${NAMES[@]}"; do
+    part cg || break
     one=$(cg_ir "$name" "$CG_N")
     two=$(cg_ir "$name" $((2 * CG_N)))
     IR[$name]=$(awk -v a="$one" -v b="$two" -v n="$CG_N" -v r="$CG_RECEIVERS" \
@@ -150,8 +169,9 @@ for name in "${NAMES[@]}"; do
 done
 
 # 3. Idle clients: RSS per connection once the server has gone quiet.
-declare -A RSS SETTLE
+declare -A RSS=([edgechat]=- [peer]=-) SETTLE=([edgechat]=- [peer]=-)
 for name in "${NAMES[@]}"; do
+    part idle || break
     start "$name" "idle.$name"
     json=$(bench "idle.$name" --mode idle --conns "$IDLE" --secs 2)
     kill_server
@@ -174,9 +194,9 @@ for receivers in 100 1000; do
         cp=$(fig peer "$receivers" "$depth" 5)
         po=$(fig edgechat "$receivers" "$depth" 6)
         pp=$(fig peer "$receivers" "$depth" 6)
-        printf '| %s | %s | %.0f | %.0f | %s | %.3f | %.3f | %s | %.0f | %.0f |\n' \
-            "$receivers" "$depth" "$lo" "$lp" "$(ratio "$lo" "$lp")" \
-            "$co" "$cp" "$(ratio "$co" "$cp")" "$po" "$pp"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+            "$receivers" "$depth" "$(fmt 0 "$lo")" "$(fmt 0 "$lp")" "$(ratio "$lo" "$lp")" \
+            "$(fmt 3 "$co")" "$(fmt 3 "$cp")" "$(ratio "$co" "$cp")" "$(fmt 0 "$po")" "$(fmt 0 "$pp")"
     done
 done
 echo
