@@ -88,9 +88,20 @@ impl OutQueue {
         self.chunks.push_back(Chunk::Shared(data));
     }
 
-    /// Sends as much as the socket takes, many buffers per `sendmsg`.
+    /// Sends as much as the socket takes, many buffers per `sendmsg`, or
+    /// one `send` when only one buffer is owed (the common case of a line
+    /// per turn: no iovec array to fill, no msghdr for the kernel to copy).
     pub fn flush(&mut self, fd: &OwnedFd) -> io::Result<Flushed> {
         while !self.is_empty() {
+            if self.chunks.len() == 1 {
+                let bytes = &self.chunks[0].bytes()[self.head..];
+                match socket::send(fd.as_fd(), bytes) {
+                    Ok(sent) => self.consume(sent),
+                    Err(e) if would_block(&e) => return Ok(Flushed::Blocked),
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
             let mut n = 0;
             for (i, c) in self.chunks.iter().take(MAX_IOV).enumerate() {
