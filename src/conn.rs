@@ -15,6 +15,9 @@ use crate::sys::{socket, would_block};
 
 /// At most this many buffers go to one `sendmsg` call.
 const MAX_IOV: usize = 64;
+/// A drained queue keeps its buffer up to this many chunks (the smallest
+/// a `VecDeque` allocates: 4 x 24 bytes).
+const KEEP_CHUNKS: usize = 4;
 
 /// One buffer waiting in an output queue.
 #[derive(Debug)]
@@ -139,9 +142,9 @@ impl OutQueue {
             self.head = 0;
             self.chunks.pop_front();
         }
-        if self.chunks.is_empty() {
-            // A queue that drained gives its memory back: idle clients cost
-            // nothing beyond the struct itself.
+        if self.chunks.is_empty() && self.chunks.capacity() > KEEP_CHUNKS {
+            // A queue that drained after a burst gives its memory back; a
+            // small one is kept, so a line per turn allocates nothing.
             self.chunks = VecDeque::new();
         }
     }
@@ -281,6 +284,25 @@ mod tests {
         let mut got = [0u8; 7];
         std::io::Read::read_exact(&mut peer, &mut got).unwrap();
         assert_eq!(&got, b"abcdefg");
+    }
+
+    #[test]
+    fn a_drained_queue_keeps_only_a_small_buffer() {
+        let (fd, _peer) = pair();
+        let mut q = OutQueue::default();
+        q.push_shared(Rc::from(&b"one line\n"[..]));
+        assert_eq!(q.flush(&fd).unwrap(), Flushed::All);
+        assert!((1..=KEEP_CHUNKS).contains(&q.chunks.capacity()));
+        assert_eq!(
+            std::mem::size_of::<Chunk>(),
+            24,
+            "the buffer kept is 4 x 24 bytes"
+        );
+        for _ in 0..10 {
+            q.push_shared(Rc::from(&b"x\n"[..]));
+        }
+        assert_eq!(q.flush(&fd).unwrap(), Flushed::All);
+        assert_eq!(q.chunks.capacity(), 0, "a burst's buffer is given back");
     }
 
     #[test]
