@@ -8,6 +8,14 @@
 //!   (pipelined). Reports echoed MB/s (10^6 bytes), messages per second,
 //!   and each message's latency from its send to its full echo.
 //!
+//! - `chat`: `--senders` and `--receivers` in one room of a chat server;
+//!   each sender keeps `--depth` lines in flight, a line counting as
+//!   delivered once every receiver has it. Reports delivered lines and
+//!   deliveries (lines × receivers) per second, and each delivery's latency
+//!   from the timestamp inside the line ([`chat`]).
+//! - `idle`: `--conns` connections held idle for `--secs`; reports the
+//!   server's RSS before, after, and per connection ([`idle`]).
+//!
 //! All connections are opened first; then a warm-up (`--warmup`, not
 //! counted), then the measured window: `--secs`, or exactly `--count`
 //! messages (no warm-up then, and not one message more is sent, so an
@@ -31,18 +39,25 @@
 //! Any mismatched echo or lost connection is counted and reported, and
 //! makes the exit status 1, as does a window in which nothing was echoed.
 
+mod chat;
+mod chatline;
+mod chatrun;
+mod idle;
+mod lineconn;
 mod load;
+mod pool;
 mod proc;
 mod report;
 mod stats;
 mod stream;
+mod window;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use load::Load;
 use proc::Pid;
 use report::{Report, Usage};
@@ -57,6 +72,10 @@ pub enum BenchMode {
     Pingpong,
     /// `--depth` messages in flight per connection; throughput-bound.
     Stream,
+    /// Chat fan-out: `--senders` lines relayed to `--receivers`.
+    Chat,
+    /// `--conns` idle connections: the server's memory per connection.
+    Idle,
 }
 
 impl BenchMode {
@@ -64,6 +83,8 @@ impl BenchMode {
         match self {
             BenchMode::Pingpong => "pingpong",
             BenchMode::Stream => "stream",
+            BenchMode::Chat => "chat",
+            BenchMode::Idle => "idle",
         }
     }
 }
@@ -71,28 +92,36 @@ impl BenchMode {
 /// `edgechat bench` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Echo server address.
+    /// Server address (echo, or chat for `--mode chat`).
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub addr: SocketAddr,
     /// Load shape.
     #[arg(long, value_enum, default_value_t = BenchMode::Pingpong)]
     pub mode: BenchMode,
-    /// Connections, all driven by one thread.
+    /// Connections, all driven by one thread (pingpong, stream, idle).
     #[arg(long, default_value_t = 50)]
     pub conns: usize,
-    /// Bytes per message.
+    /// Chat mode: clients that only receive.
+    #[arg(long, default_value_t = 100)]
+    pub receivers: usize,
+    /// Chat mode: clients that send lines (and drop what they receive).
+    #[arg(long, default_value_t = 1)]
+    pub senders: usize,
+    /// Bytes per message (chat: per line, `\n` included, at least 49).
     #[arg(long, default_value_t = 64)]
     pub size: usize,
     /// Seconds measured (after the warm-up).
     #[arg(long, default_value_t = 5.0)]
     pub secs: f64,
-    /// Stop after exactly this many messages echoed in total (instead of
-    /// after --secs; no warm-up, and no message beyond this is sent).
+    /// Stop after exactly this many messages echoed (chat: lines delivered)
+    /// in total, instead of after --secs; no warm-up, and no message beyond
+    /// this is sent.
     #[arg(long)]
     pub count: Option<u64>,
-    /// Stream mode: messages in flight per connection.
-    #[arg(long, default_value_t = 16)]
-    pub depth: usize,
+    /// Messages in flight per connection (stream, default 16) or lines in
+    /// flight per sender (chat, default 1).
+    #[arg(long)]
+    pub depth: Option<usize>,
     /// Seconds of load before the measured window, not counted.
     #[arg(long, default_value_t = 0.5)]
     pub warmup: f64,
@@ -110,7 +139,7 @@ fn durations(a: &BenchArgs) -> Result<(Duration, Duration)> {
         Duration::try_from_secs_f64(v)
             .map_err(|_| Error::Config(format!("{flag} must be a number of seconds >= 0")))
     };
-    if a.conns == 0 || a.size == 0 || a.depth == 0 {
+    if a.conns == 0 || a.size == 0 || a.depth == Some(0) {
         return Err(Error::Config(
             "--conns, --size and --depth must be at least 1".into(),
         ));
@@ -126,7 +155,7 @@ fn durations(a: &BenchArgs) -> Result<(Duration, Duration)> {
 }
 
 /// CPU used so far by the server (if known) and by this process, µs.
-fn cpu_now(server: Option<u32>) -> Result<(Option<u64>, u64)> {
+pub(super) fn cpu_now(server: Option<u32>) -> Result<(Option<u64>, u64)> {
     let server = match server {
         Some(pid) => Some(proc::cpu_micros(Pid::Other(pid))?),
         None => None,
@@ -136,6 +165,14 @@ fn cpu_now(server: Option<u32>) -> Result<(Option<u64>, u64)> {
 
 /// Runs the load generator and prints its report.
 pub fn run(args: &BenchArgs) -> Result<()> {
+    // Thousands of connections need as many descriptors.
+    crate::sys::limits::raise_nofile().sys("setrlimit(RLIMIT_NOFILE)")?;
+    let (secs, warmup) = durations(args)?;
+    match args.mode {
+        BenchMode::Chat => return chatrun::run(args, secs, warmup),
+        BenchMode::Idle => return idle::run(args, secs),
+        BenchMode::Pingpong | BenchMode::Stream => {}
+    }
     let report = measure(args)?;
     println!(
         "{}",
@@ -166,8 +203,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 fn measure(args: &BenchArgs) -> Result<Report> {
     let (secs, warmup) = durations(args)?;
     let depth = match args.mode {
-        BenchMode::Pingpong => 1,
-        BenchMode::Stream => args.depth,
+        BenchMode::Stream => args.depth.unwrap_or(16),
+        _ => 1,
     };
     let mut load = Load::connect(args.addr, args.conns, args.size, depth, args.count)?;
     if args.count.is_none() && !warmup.is_zero() {

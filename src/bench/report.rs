@@ -171,12 +171,12 @@ impl Report {
 }
 
 /// A JSON number with `places` decimals, or `null`.
-fn num(v: Option<f64>, places: usize) -> String {
+pub(super) fn num(v: Option<f64>, places: usize) -> String {
     v.map_or("null".into(), |v| format!("{v:.places$}"))
 }
 
 /// A JSON string literal: quotes, backslashes and control characters escaped.
-fn json_string(text: &str) -> String {
+pub(super) fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {

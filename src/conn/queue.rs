@@ -11,6 +11,9 @@ use crate::sys::{socket, would_block};
 
 /// At most this many buffers go to one `sendmsg` call.
 const MAX_IOV: usize = 64;
+/// A drained queue keeps its buffer up to this many chunks (the smallest
+/// a `VecDeque` allocates: 4 x 24 bytes).
+const KEEP_CHUNKS: usize = 4;
 
 /// One buffer waiting in an output queue.
 #[derive(Debug)]
@@ -106,9 +109,25 @@ impl OutQueue {
         n
     }
 
+    /// Buffers queued.
+    #[inline]
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
     /// Sends as much as the socket takes, many buffers per `sendmsg`.
     pub fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
         while !self.is_empty() {
+            if self.chunks.len() == 1 {
+                // One buffer owed (a line per turn, the common case): a plain
+                // send, no iovec array to fill, no msghdr for the kernel.
+                match socket::send(fd, &self.chunks[0].bytes()[self.head..]) {
+                    Ok(sent) => self.consume(sent),
+                    Err(e) if would_block(&e) => return Ok(Flushed::Blocked),
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
             let n = self.slices(&mut iov, usize::MAX);
             let sent = match socket::send_vectored(fd, &iov[..n]) {
@@ -137,9 +156,9 @@ impl OutQueue {
             self.head = 0;
             self.chunks.pop_front();
         }
-        if self.chunks.is_empty() {
-            // A queue that drained gives its memory back: idle clients cost
-            // nothing beyond the struct itself.
+        if self.chunks.is_empty() && self.chunks.capacity() > KEEP_CHUNKS {
+            // A queue that drained after a burst gives its memory back; a
+            // small one is kept, so a line per turn allocates nothing.
             self.chunks = VecDeque::new();
         }
     }
@@ -192,5 +211,24 @@ mod tests {
         assert!(q.is_empty());
         assert_eq!(&got[..big.len()], &big[..]);
         assert_eq!(&got[big.len()..], b"tail");
+    }
+
+    #[test]
+    fn a_drained_queue_keeps_only_a_small_buffer() {
+        let (fd, _peer) = pair();
+        let mut q = OutQueue::default();
+        q.push_shared(Rc::from(&b"one line\n"[..]));
+        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
+        assert!((1..=KEEP_CHUNKS).contains(&q.chunks.capacity()));
+        assert_eq!(
+            std::mem::size_of::<Chunk>(),
+            24,
+            "the buffer kept is 4 x 24 bytes"
+        );
+        for _ in 0..10 {
+            q.push_shared(Rc::from(&b"x\n"[..]));
+        }
+        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
+        assert_eq!(q.chunks.capacity(), 0, "a burst's buffer is given back");
     }
 }

@@ -17,11 +17,11 @@ use crate::conn::{Conn, Phase};
 use crate::echo::READ_BUDGET;
 
 const SLOW_CONSUMER: &[u8] = b"ERR slow-consumer\n";
-/// Deliveries queued in one turn before the dirty queues are flushed early.
-/// Coalescing many lines into one `sendmsg` saves syscalls, but a turn that
-/// fans out thousands of lines to thousands of clients (a burst of joins to
-/// a big room) would otherwise hold millions of queue entries at once.
-const EARLY_FLUSH: usize = 16 * 1024;
+/// Buffers one connection may gather in a turn before it is sent at once.
+/// Coalescing a turn's lines into one `sendmsg` saves syscalls, but a turn
+/// that fans out thousands of lines to thousands of clients (a burst of
+/// joins to a big room) would otherwise hold millions of queue entries.
+const EARLY_FLUSH: usize = 32;
 const SERVER_SHUTDOWN: &[u8] = b"ERR server-shutdown\n";
 
 /// Puts the router's lines into connection queues. A queue that passes
@@ -30,8 +30,6 @@ pub(super) struct Deliver<'a> {
     conns: &'a mut Slab<Conn>,
     dirty: &'a mut Vec<usize>,
     doomed: &'a mut Vec<usize>,
-    /// Deliveries queued since the last flush.
-    queued: &'a mut usize,
     max_output: usize,
 }
 
@@ -40,27 +38,14 @@ impl<'a> Deliver<'a> {
         conns: &'a mut Slab<Conn>,
         dirty: &'a mut Vec<usize>,
         doomed: &'a mut Vec<usize>,
-        queued: &'a mut usize,
         max_output: usize,
     ) -> Self {
         Deliver {
             conns,
             dirty,
             doomed,
-            queued,
             max_output,
         }
-    }
-
-    /// Sends what the dirty queues hold, keeping them on the dirty list:
-    /// `flush_dirty` still visits them, and handles any error it meets.
-    fn flush_early(&mut self) {
-        for &key in self.dirty.iter() {
-            if let Some(c) = self.conns.get_mut(key) {
-                let _ = c.flush();
-            }
-        }
-        *self.queued = 0;
     }
 }
 
@@ -86,9 +71,9 @@ impl Outbox for Deliver<'_> {
             c.dirty = true;
             self.dirty.push(to);
         }
-        *self.queued += 1;
-        if *self.queued >= EARLY_FLUSH {
-            self.flush_early();
+        if c.out.chunks() >= EARLY_FLUSH {
+            // Errors wait for `flush_dirty`, which still visits this queue.
+            let _ = c.flush();
         }
     }
 
@@ -167,7 +152,6 @@ impl Reactor {
     /// Sends every queue that was given output this turn: one `sendmsg` per
     /// connection however many lines it got. Then cuts slow consumers.
     pub(super) fn flush_dirty(&mut self) {
-        self.queued = 0;
         loop {
             while let Some(key) = self.dirty.pop() {
                 let Some(c) = self.conns.get_mut(key) else {

@@ -31,7 +31,6 @@ macro_rules! deliver {
             &mut $s.conns,
             &mut $s.dirty,
             &mut $s.doomed,
-            &mut $s.queued,
             $s.cfg.max_output,
         )
     };
@@ -120,8 +119,6 @@ pub struct Reactor {
     dirty: Vec<usize>,
     /// Slow consumers to cut once the current turn is over.
     doomed: Vec<usize>,
-    /// Deliveries queued since the last flush (see `chat::EARLY_FLUSH`).
-    queued: usize,
     /// Every deadline of every connection: (when, token), earliest first.
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     /// The clock, read once per loop iteration.
@@ -173,7 +170,6 @@ impl Reactor {
             tls,
             dirty: Vec::new(),
             doomed: Vec::new(),
-            queued: 0,
             timers: BinaryHeap::new(),
             now: Instant::now(),
             deadline: None,

@@ -1,0 +1,152 @@
+//! `edgechat bench --mode idle`: what an idle connection costs the server
+//! in memory. Reads the server's RSS, opens `--conns` connections, waits
+//! until the server has gone quiet (nothing arrives for half a second: a
+//! chat server has sent every `HELLO` and `JOIN`), holds them for `--secs`,
+//! then reads its RSS again. Whatever arrives is read and dropped, so no
+//! kernel buffer fills and no output piles up in the server.
+//!
+//! RSS per connection = (RSS after − RSS before) / connections. It is a
+//! whole-process figure: the allocator's retained memory and page
+//! granularity are in it, which is the point (it is what a machine pays).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::pool::Pool;
+use super::proc::{self, Pid};
+use super::report::{json_string, num};
+use super::BenchArgs;
+use crate::error::{Error, Result};
+
+/// The server is quiet once nothing has arrived for this long.
+const QUIET: Duration = Duration::from_millis(500);
+/// A server that is not quiet this long after the first connect fails the run.
+const SETTLE_LIMIT: Duration = Duration::from_secs(600);
+
+/// The figures of one idle run.
+#[derive(Debug, Clone)]
+pub struct IdleReport {
+    pub addr: SocketAddr,
+    pub conns: usize,
+    /// From the first connect until the server went quiet.
+    pub settled: Duration,
+    pub held: Duration,
+    /// Connections whose `HELLO` arrived (chat servers; 0 for echo).
+    pub hellos: usize,
+    pub failed: u64,
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    /// Server CPU time while connecting and holding, µs.
+    pub server_cpu_us: u64,
+    pub first_error: Option<String>,
+}
+
+impl IdleReport {
+    /// Bytes of server RSS per connection (0 if it shrank).
+    pub fn rss_per_conn(&self) -> f64 {
+        let grew = self.rss_after_kib.saturating_sub(self.rss_before_kib);
+        grew as f64 * 1024.0 / self.conns.max(1) as f64
+    }
+
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "idle {} conns settled in {:.2} s, held {:.2} s ({} HELLO): server rss {:.1} MiB -> {:.1} MiB, \
+             {:.0} B per connection; server cpu {:.3} s; {} errors",
+            self.conns,
+            self.settled.as_secs_f64(),
+            self.held.as_secs_f64(),
+            self.hellos,
+            self.rss_before_kib as f64 / 1024.0,
+            self.rss_after_kib as f64 / 1024.0,
+            self.rss_per_conn(),
+            self.server_cpu_us as f64 / 1e6,
+            self.failed,
+        );
+        if let Some(e) = &self.first_error {
+            let _ = write!(s, " (first: {e})");
+        }
+        s
+    }
+
+    pub fn json(&self) -> String {
+        format!(
+            "{{\"mode\":\"idle\",\"addr\":\"{}\",\"conns\":{},\"settle_secs\":{:.3},\"secs\":{:.3},\"hellos\":{},\
+             \"errors\":{},\"failed_conns\":{},\"rss_before_kib\":{},\"rss_after_kib\":{},\
+             \"rss_per_conn_bytes\":{},\"server_cpu_us\":{},\"first_error\":{}}}",
+            self.addr,
+            self.conns,
+            self.settled.as_secs_f64(),
+            self.held.as_secs_f64(),
+            self.hellos,
+            self.failed,
+            self.failed,
+            self.rss_before_kib,
+            self.rss_after_kib,
+            num(Some(self.rss_per_conn()), 1),
+            self.server_cpu_us,
+            self.first_error
+                .as_deref()
+                .map_or("null".into(), json_string),
+        )
+    }
+}
+
+/// Connects, holds, measures and prints; fails if a connection was lost.
+pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
+    let Some(pid) = args.server_pid else {
+        return Err(Error::Config(
+            "--mode idle measures the server: give --server-pid".into(),
+        ));
+    };
+    let pid = Pid::Other(pid);
+    let cpu0 = proc::cpu_micros(pid)?;
+    let rss_before_kib = proc::rss_kib(pid)?;
+    let t0 = Instant::now();
+    let mut pool = Pool::connect(args.addr, args.conns)?;
+    while pool.drain(QUIET)? > 0 {
+        if t0.elapsed() >= SETTLE_LIMIT {
+            return Err(Error::Check(format!(
+                "{} still sending after {} s",
+                args.addr,
+                SETTLE_LIMIT.as_secs()
+            )));
+        }
+    }
+    let settled = t0.elapsed() - QUIET;
+    let start = Instant::now();
+    let until = start + secs;
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        if left.is_zero() {
+            break;
+        }
+        pool.drain(left)?;
+    }
+    let report = IdleReport {
+        addr: args.addr,
+        conns: args.conns,
+        settled,
+        held: start.elapsed(),
+        hellos: pool.hellos(),
+        failed: pool.failed,
+        rss_before_kib,
+        rss_after_kib: proc::rss_kib(pid)?,
+        server_cpu_us: proc::cpu_micros(pid)?.saturating_sub(cpu0),
+        first_error: pool.first_error.take(),
+    };
+    println!(
+        "{}",
+        if args.json {
+            report.json()
+        } else {
+            report.summary()
+        }
+    );
+    if report.failed > 0 {
+        return Err(Error::Check(format!(
+            "{} connections lost while idle",
+            report.failed
+        )));
+    }
+    Ok(())
+}

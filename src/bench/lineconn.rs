@@ -1,0 +1,171 @@
+//! One client connection that a server talks to in lines: edge-triggered
+//! readiness remembered between events, reads until `EAGAIN`, lines cut
+//! across reads joined again, and the first `HELLO` noticed.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::sys::epoll::{self, Event};
+use crate::sys::{socket, would_block};
+
+/// The longest unfinished line kept between reads.
+const MAX_CARRY: usize = 64 * 1024;
+
+/// One connection that the server talks to in lines.
+pub struct LineConn {
+    pub fd: OwnedFd,
+    readable: bool,
+    /// The send buffer had room at the last write.
+    pub writable: bool,
+    peer_fin: bool,
+    /// The unfinished last line of the reads so far.
+    carry: Vec<u8>,
+    /// The first `HELLO` line has arrived.
+    pub hello: bool,
+}
+
+/// Hands one line (its `\r\n` or `\n` removed) to `f`, except the first
+/// `HELLO`, which only sets `hello`.
+fn deliver(hello: &mut bool, line: &[u8], f: &mut impl FnMut(&[u8])) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if !*hello && line.starts_with(b"HELLO ") {
+        *hello = true;
+        return;
+    }
+    f(line);
+}
+
+impl LineConn {
+    pub(super) fn new(fd: OwnedFd) -> LineConn {
+        LineConn {
+            fd,
+            readable: true,
+            writable: true,
+            peer_fin: false,
+            carry: Vec::new(),
+            hello: false,
+        }
+    }
+
+    /// Remembers what an edge-triggered event reported.
+    pub(super) fn note(&mut self, ev: &Event) {
+        if epoll::is_readable(ev) || epoll::is_read_closed(ev) || epoll::is_error(ev) {
+            self.readable = true;
+        }
+        if epoll::is_read_closed(ev) || epoll::is_error(ev) {
+            self.peer_fin = true;
+        }
+        if epoll::is_writable(ev) || epoll::is_error(ev) {
+            self.writable = true;
+        }
+    }
+
+    /// Reads until the socket is drained, handing every complete line to
+    /// `f`. Returns false once the server has closed the connection.
+    pub(super) fn read_lines(
+        &mut self,
+        buf: &mut [u8],
+        f: &mut impl FnMut(&[u8]),
+    ) -> io::Result<bool> {
+        while self.readable {
+            let n = match socket::recv(self.fd.as_fd(), buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => n,
+                Err(e) if would_block(&e) => {
+                    self.readable = false;
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            // A short read emptied the socket: the next arrival is a new edge.
+            if n < buf.len() && !self.peer_fin {
+                self.readable = false;
+            }
+            self.split(&buf[..n], f)?;
+        }
+        Ok(true)
+    }
+
+    /// Cuts `data` into lines, joining the unfinished one from before.
+    fn split(&mut self, mut data: &[u8], f: &mut impl FnMut(&[u8])) -> io::Result<()> {
+        let newline = |d: &[u8]| d.iter().position(|&b| b == b'\n');
+        if !self.carry.is_empty() {
+            let Some(i) = newline(data) else {
+                return self.keep(data);
+            };
+            self.carry.extend_from_slice(&data[..i]);
+            deliver(&mut self.hello, &self.carry, f);
+            self.carry.clear(); // keeps its capacity for the next one
+            data = &data[i + 1..];
+        }
+        while let Some(i) = newline(data) {
+            deliver(&mut self.hello, &data[..i], f);
+            data = &data[i + 1..];
+        }
+        self.keep(data)
+    }
+
+    fn keep(&mut self, partial: &[u8]) -> io::Result<()> {
+        self.carry.extend_from_slice(partial);
+        if self.carry.len() > MAX_CARRY {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a line longer than 64 KiB",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    fn conn() -> (LineConn, UnixStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        (LineConn::new(OwnedFd::from(a)), b)
+    }
+
+    fn lines(c: &mut LineConn, buf: &mut [u8]) -> Vec<String> {
+        let mut got = Vec::new();
+        c.readable = true;
+        let open = c
+            .read_lines(buf, &mut |l: &[u8]| {
+                got.push(String::from_utf8_lossy(l).into_owned())
+            })
+            .unwrap();
+        assert!(open);
+        got
+    }
+
+    #[test]
+    fn lines_split_across_reads_are_joined() {
+        let (mut c, mut peer) = conn();
+        peer.write_all(b"HELLO guest1 lobby\nJOIN gue").unwrap();
+        let mut buf = [0u8; 8]; // smaller than a line
+        assert!(lines(&mut c, &mut buf).is_empty());
+        assert!(c.hello);
+        peer.write_all(b"st2\r\nMSG a 1 2 3\nHELLO x y\n").unwrap();
+        assert_eq!(
+            lines(&mut c, &mut buf),
+            ["JOIN guest2", "MSG a 1 2 3", "HELLO x y"],
+            "only the first HELLO is taken"
+        );
+    }
+
+    #[test]
+    fn close_and_overlong_lines_are_reported() {
+        let (mut c, mut peer) = conn();
+        peer.write_all(&vec![b'x'; MAX_CARRY + 1]).unwrap();
+        c.readable = true;
+        let err = c.read_lines(&mut [0u8; 4096], &mut |_: &[u8]| {});
+        assert_eq!(err.unwrap_err().kind(), io::ErrorKind::InvalidData);
+        drop(peer);
+        c.readable = true;
+        c.carry.clear();
+        assert!(!c.read_lines(&mut [0u8; 4096], &mut |_: &[u8]| {}).unwrap());
+    }
+}

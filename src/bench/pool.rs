@@ -1,0 +1,156 @@
+//! Many line-based client connections in one epoll set, for the chat and
+//! idle modes: connecting them (draining what the server sends meanwhile),
+//! reading whole lines ([`LineConn`]), and noticing each one's `HELLO`.
+//!
+//! Set-up, per connection: `socket` → `connect` (blocking; loopback answers
+//! at once) → `fcntl(O_NONBLOCK)` → `setsockopt(TCP_NODELAY)` →
+//! `epoll_ctl(ADD, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)`. Every
+//! connection is read until `EAGAIN` whenever it has data, so no kernel
+//! buffer fills and the server never sees a slow consumer.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+pub use super::lineconn::LineConn;
+use crate::error::{Context, Error, Result};
+use crate::sys::epoll::{self, Epoll, Event};
+use crate::sys::socket;
+
+/// The shared receive buffer.
+const RECV_BUF: usize = 64 * 1024;
+/// Connections opened between two passes that drain what has arrived.
+const DRAIN_EVERY: usize = 32;
+/// Set-up fails if no connection makes progress for this long.
+pub const STALL: Duration = Duration::from_secs(10);
+
+/// Every connection, indexed by epoll token; `None` once one has failed.
+pub struct Pool {
+    epoll: Epoll,
+    events: Vec<Event>,
+    pub conns: Vec<Option<LineConn>>,
+    buf: Box<[u8]>,
+    pub addr: SocketAddr,
+    /// Connections lost (reset, closed by the server, a bad line).
+    pub failed: u64,
+    /// What went wrong first, for the report.
+    pub first_error: Option<String>,
+}
+
+impl Pool {
+    /// Opens `n` connections to `addr`, draining what arrives as it goes.
+    pub fn connect(addr: SocketAddr, n: usize) -> Result<Pool> {
+        let mut pool = Pool {
+            epoll: Epoll::new().sys("epoll_create1")?,
+            events: Epoll::events(n.clamp(1, 1024)),
+            conns: Vec::with_capacity(n),
+            buf: vec![0u8; RECV_BUF].into_boxed_slice(),
+            addr,
+            failed: 0,
+            first_error: None,
+        };
+        for i in 0..n {
+            let fd = socket::connect_tcp(addr).map_err(|source| Error::Connect { addr, source })?;
+            socket::set_nonblocking(fd.as_fd()).sys("fcntl(O_NONBLOCK)")?;
+            socket::set_nodelay(fd.as_fd()).sys("setsockopt(TCP_NODELAY)")?;
+            pool.epoll
+                .add(fd.as_fd(), epoll::interest_all(), i as u64)
+                .sys("epoll_ctl")?;
+            pool.conns.push(Some(LineConn::new(fd)));
+            if i % DRAIN_EVERY == DRAIN_EVERY - 1 {
+                pool.drain(Duration::ZERO)?;
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Connections that have had their `HELLO`.
+    pub fn hellos(&self) -> usize {
+        self.conns.iter().flatten().filter(|c| c.hello).count()
+    }
+
+    /// Waits up to `timeout` for events, notes each in its connection, and
+    /// returns how many there are: [`Pool::conn_of`] names them.
+    pub fn wait(&mut self, timeout: Duration) -> Result<usize> {
+        let n = self
+            .epoll
+            .wait(&mut self.events, Some(timeout))
+            .sys("epoll_wait")?;
+        for k in 0..n {
+            let ev = self.events[k];
+            if let Some(Some(c)) = self.conns.get_mut(epoll::token(&ev) as usize) {
+                c.note(&ev);
+            }
+        }
+        Ok(n)
+    }
+
+    /// The connection event `k` of the last [`Pool::wait`] is about.
+    pub fn conn_of(&self, k: usize) -> usize {
+        epoll::token(&self.events[k]) as usize
+    }
+
+    /// Reads connection `i`, every line to `f`. A connection that fails or
+    /// is closed is dropped and counted; returns false then.
+    pub fn read(&mut self, i: usize, mut f: impl FnMut(&[u8])) -> bool {
+        let Some(Some(c)) = self.conns.get_mut(i) else {
+            return false;
+        };
+        let source = match c.read_lines(&mut self.buf, &mut f) {
+            Ok(true) => return true,
+            Ok(false) => io::ErrorKind::UnexpectedEof.into(),
+            Err(e) => e,
+        };
+        let err = Error::Peer {
+            call: "recv",
+            addr: self.addr,
+            source,
+        };
+        self.fail(i, &format!("connection {i}: {err}"));
+        false
+    }
+
+    /// One wait of at most `timeout`, reading (and ignoring) every line.
+    /// Returns how many connections had an event.
+    pub fn drain(&mut self, timeout: Duration) -> Result<usize> {
+        let n = self.wait(timeout)?;
+        for k in 0..n {
+            self.read(self.conn_of(k), |_| {});
+        }
+        Ok(n)
+    }
+
+    /// Drains until every connection has had its `HELLO`; fails if none
+    /// arrives for [`STALL`].
+    pub fn await_hellos(&mut self) -> Result<()> {
+        let (mut last, mut since) = (0, Instant::now());
+        loop {
+            let have = self.hellos();
+            if have == self.conns.len() || self.failed > 0 {
+                return Ok(());
+            }
+            if have != last {
+                (last, since) = (have, Instant::now());
+            } else if since.elapsed() >= STALL {
+                return Err(Error::Check(format!(
+                    "{} of {} connections had no HELLO from {} within {} s",
+                    self.conns.len() - have,
+                    self.conns.len(),
+                    self.addr,
+                    STALL.as_secs()
+                )));
+            }
+            self.drain(Duration::from_millis(100))?;
+        }
+    }
+
+    /// Closes one connection (`EPOLL_CTL_DEL`, then close) and counts it.
+    pub fn fail(&mut self, i: usize, why: &str) {
+        if let Some(c) = self.conns.get_mut(i).and_then(Option::take) {
+            let _ = self.epoll.delete(c.fd.as_fd());
+            self.failed += 1;
+            self.first_error.get_or_insert_with(|| why.to_owned());
+        }
+    }
+}
