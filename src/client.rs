@@ -31,8 +31,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::conn::{Flushed, OutQueue};
 use crate::error::{Context, Error, Result};
+use crate::queue::{Flushed, OutQueue};
 use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::{socket, stdio};
 use crate::transport::{self, Input as Received, Transport};

@@ -11,8 +11,12 @@
 //! - [`reactor`]: the loop. `epoll_wait`, dispatch by token (slab key +
 //!   generation), accept until `EAGAIN`, per-turn budgets and a ready list,
 //!   graceful shutdown.
-//! - [`conn`]: one connection: its socket, its output queue (flushed with
-//!   one `sendmsg` of many buffers), and the edge-triggered state bits.
+//! - [`conn`]: one connection: its socket, its transport, what it is owed,
+//!   and the edge-triggered state bits.
+//! - [`queue`]: bytes owed to one client, owned or shared between
+//!   recipients, flushed with one `sendmsg` of many buffers.
+//! - [`framing`], [`chat`]: bytes → lines; commands, rooms and deliveries
+//!   (pure, no I/O).
 //! - [`transport`]: plain TCP or TLS (rustls) behind one interface, so the
 //!   services never know which a client speaks; certificates, mTLS nicks,
 //!   and the client-side TLS pieces.
@@ -36,6 +40,7 @@ pub mod error;
 pub mod framing;
 pub mod lifecycle;
 pub mod logger;
+pub mod queue;
 pub mod reactor;
 pub mod stop;
 pub mod sys;

@@ -51,7 +51,7 @@ fn committed_dev_certs_and_client_session_work_for_mtls() {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
-    use edgechat::conn::OutQueue;
+    use edgechat::queue::OutQueue;
     use edgechat::transport::{client, Input};
 
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -42,7 +42,7 @@ use std::os::fd::BorrowedFd;
 
 pub use tls::TlsSession;
 
-use crate::conn::{Flushed, OutQueue};
+use crate::queue::{Flushed, OutQueue};
 
 /// What one read brought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

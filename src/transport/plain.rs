@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 
 use super::Input;
-use crate::conn::OutQueue;
+use crate::queue::{Flushed, OutQueue};
 use crate::sys::{socket, would_block};
 
 /// One `recv`. A short read means the socket is drained (the next byte
@@ -84,7 +84,7 @@ fn queue_then_flush(
     writable: &mut bool,
 ) -> io::Result<()> {
     out.push_copy(data);
-    if *writable && out.flush(fd)? == crate::conn::Flushed::Blocked {
+    if *writable && out.flush(fd)? == Flushed::Blocked {
         *writable = false;
     }
     Ok(())

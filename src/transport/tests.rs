@@ -11,7 +11,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
 
 use super::{Input, TlsSession};
-use crate::conn::OutQueue;
+use crate::queue::OutQueue;
 
 fn sessions() -> (TlsSession, TlsSession) {
     let key = KeyPair::generate().unwrap();

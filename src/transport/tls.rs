@@ -20,7 +20,7 @@ use std::os::fd::BorrowedFd;
 use rustls::Connection;
 
 use super::peer;
-use crate::conn::{Flushed, OutQueue};
+use crate::queue::{Flushed, OutQueue};
 use crate::sys::{socket, would_block};
 
 /// Plaintext handed to rustls per batch: its own send limit is 64 KiB.

@@ -8,17 +8,12 @@
 //!
 //! Whether the bytes travel in the clear or inside TLS is the
 //! [`Transport`]'s business; the connection only asks it to read, write,
-//! flush and close.
-//!
-//! - [`queue`]: the output queue ([`OutQueue`]) and what a flush achieved.
-
-mod queue;
+//! flush and close. What is owed waits in an [`OutQueue`] (`crate::queue`).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-pub use queue::{Chunk, Flushed, OutQueue};
-
+use crate::queue::{Flushed, OutQueue};
 use crate::transport::{Input, Transport};
 
 /// Where a connection is in its life.
