@@ -1,0 +1,99 @@
+//! The close path: a turn's rarer outcomes (error, EOF, done), `CLOSING`
+//! with its linger deadline, FIN after the last byte, and the close itself
+//! (`EPOLL_CTL_DEL`, then `close` by `Drop`), telling chat how it went.
+
+use std::cmp::Reverse;
+use std::io;
+use std::os::fd::AsFd;
+
+use super::{conn_token, Reactor, LINGER};
+use crate::chat::Departure;
+use crate::conn::Phase;
+use crate::sys::socket;
+
+impl Reactor {
+    /// The rarer outcomes of a turn: an error, the peer's EOF, a finished
+    /// connection, or a chat connection with more to read.
+    pub(super) fn after_turn(&mut self, key: usize, turn: io::Result<bool>) {
+        let more = match turn {
+            Ok(more) => more,
+            Err(e) => {
+                log::debug!("connection {key}: {e}");
+                if e.kind() == io::ErrorKind::InvalidData {
+                    // A TLS error: its alert is written; do not let a reset
+                    // destroy it.
+                    self.end_stream(key);
+                }
+                return self.close(key, Departure::Left);
+            }
+        };
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.read_closed && c.phase == Phase::Open {
+            self.begin_closing(key);
+            if let Some(chat) = self.chat.as_deref_mut() {
+                chat.eof(key, &mut deliver!(self));
+            }
+        }
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        // A connection that just began closing may owe TLS `close_notify`.
+        if c.phase == Phase::Closing && c.flush().is_err() {
+            return self.close(key, Departure::Quiet);
+        }
+        if c.is_done() {
+            self.finish(key);
+        } else if more && !c.queued {
+            c.queued = true;
+            self.ready.push_back(conn_token(key, c.gen));
+        }
+    }
+
+    /// Moves a connection to `CLOSING` (if it is not there already, as after
+    /// `/quit`): it is read no more, and it has
+    /// `--linger-timeout` to take what it is owed before it is closed anyway.
+    pub(super) fn begin_closing(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.phase = Phase::Closing;
+        let at = self.now + self.cfg.linger_timeout;
+        self.timers
+            .push(Reverse((at, conn_token(key, c.gen) | LINGER)));
+    }
+
+    /// Ends a connection that owes nothing: FIN after the last byte, then close.
+    pub(super) fn finish(&mut self, key: usize) {
+        self.end_stream(key);
+        self.close(key, Departure::Quiet);
+    }
+
+    /// FIN after the last byte written, and unread bytes drained.
+    pub(super) fn end_stream(&mut self, key: usize) {
+        if let Some(c) = self.conns.get_mut(key) {
+            let _ = socket::shutdown_write(c.fd.as_fd());
+            if !c.read_closed {
+                // Unread bytes at close(2) turn the FIN into an RST, which can
+                // destroy data still in flight: drain them first.
+                while let Ok(n) = socket::recv(c.fd.as_fd(), &mut self.buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes a connection: `EPOLL_CTL_DEL`, drop (which closes the fd), and
+    /// tell the chat service how it went.
+    pub(super) fn close(&mut self, key: usize, how: Departure) {
+        if let Some(c) = self.conns.try_remove(key) {
+            let _ = self.epoll.delete(c.fd.as_fd());
+        }
+        if let Some(chat) = self.chat.as_deref_mut() {
+            chat.close(key, how, &mut deliver!(self));
+        }
+    }
+}
