@@ -2,115 +2,12 @@
 //! against `edgechat serve --mode echo` on loopback. Every wait is bounded,
 //! and the server is stopped (SIGTERM) by a guard even when a test fails.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
 use std::net::TcpListener;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Output, Stdio};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-const BIN: &str = env!("CARGO_BIN_EXE_edgechat");
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A running echo server; dropping it sends SIGTERM and waits (bounded).
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--mode", "echo", "--tcp", "127.0.0.1:0"])
-            .args(["--log-level", "info"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn edgechat serve");
-        let stderr = child.stderr.take().expect("server stderr");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            // Keep draining stderr for the server's whole life.
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on tcp://").nth(1) {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let mut server = Server {
-            child,
-            addr: String::new(),
-        };
-        server.addr = rx
-            .recv_timeout(TIMEOUT)
-            .expect("server never logged `listening on tcp://`");
-        server
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        if wait_bounded(&mut self.child).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Waits for a child for at most [`TIMEOUT`].
-fn wait_bounded(child: &mut Child) -> Option<ExitStatus> {
-    let deadline = Instant::now() + TIMEOUT;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
-/// Runs `edgechat ARGS` with `stdin`, collecting its output; kills it and
-/// fails the test if it runs longer than [`TIMEOUT`].
-fn run(args: &[&str], stdin: Stdio, feed: Option<Vec<u8>>) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn edgechat");
-    if let (Some(bytes), Some(mut pipe)) = (feed, child.stdin.take()) {
-        thread::spawn(move || pipe.write_all(&bytes));
-    }
-    let drain = |mut r: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("stderr")));
-    let Some(status) = wait_bounded(&mut child) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("edgechat {args:?} did not finish within {TIMEOUT:?}");
-    };
-    Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
-}
+use common::{bench_json, field, run_edgechat as run, Server};
 
 /// Some short lines, an empty one, and a 100 KB one.
 fn input() -> Vec<u8> {
@@ -129,10 +26,10 @@ fn assert_echoed(out: &Output, want: &[u8]) {
 
 #[test]
 fn client_echoes_piped_stdin_exactly() {
-    let server = Server::start();
+    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
     let want = input();
     let out = run(
-        &["client", &server.addr],
+        &["client", &server.addr().to_string()],
         Stdio::piped(),
         Some(want.clone()),
     );
@@ -141,12 +38,16 @@ fn client_echoes_piped_stdin_exactly() {
 
 #[test]
 fn client_echoes_a_regular_file_on_stdin() {
-    let server = Server::start();
+    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
     let want = input();
     let path = std::env::temp_dir().join(format!("edgechat-client-{}.txt", std::process::id()));
     std::fs::write(&path, &want).expect("write input file");
     let file = std::fs::File::open(&path).expect("open input file");
-    let out = run(&["client", &server.addr], Stdio::from(file), None);
+    let out = run(
+        &["client", &server.addr().to_string()],
+        Stdio::from(file),
+        None,
+    );
     let _ = std::fs::remove_file(&path);
     assert_echoed(&out, &want);
 }
@@ -167,36 +68,18 @@ fn client_names_the_address_it_could_not_reach() {
     );
 }
 
-/// The number after `"key":` in a one-line JSON object.
-fn field(json: &str, key: &str) -> f64 {
-    let at = json
-        .find(&format!("\"{key}\":"))
-        .unwrap_or_else(|| panic!("no {key} in {json}"));
-    let rest = &json[at + key.len() + 3..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
-}
-
 fn bench(server: &Server, extra: &[&str]) -> String {
-    let pid = server.pid();
-    let mut args = vec!["bench", "--addr", &server.addr, "--conns", "4", "--json"];
-    args.extend(["--warmup", "0.2", "--server-pid", &pid]);
+    let mut args = vec!["--conns", "4", "--warmup", "0.2"];
     args.extend(extra);
-    let out = run(&args, Stdio::null(), None);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{:?}: {stdout} {stderr}", out.status);
-    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
-    assert_eq!(field(&stdout, "errors"), 0.0, "{stdout}");
-    assert!(field(&stdout, "server_rss_kib") > 0.0, "{stdout}");
-    stdout
+    let json = bench_json(server, &args);
+    assert_eq!(field(&json, "errors"), 0.0, "{json}");
+    assert!(field(&json, "server_rss_kib") > 0.0, "{json}");
+    json
 }
 
 #[test]
 fn bench_pingpong_for_a_second() {
-    let server = Server::start();
+    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
     let json = bench(&server, &["--mode", "pingpong", "--secs", "1"]);
     assert!(field(&json, "msgs") > 0.0, "{json}");
     assert!(field(&json, "msgs_per_sec") > 0.0, "{json}");
@@ -206,7 +89,7 @@ fn bench_pingpong_for_a_second() {
 
 #[test]
 fn bench_count_reports_exactly_that_many_messages() {
-    let server = Server::start();
+    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
     let json = bench(&server, &["--mode", "pingpong", "--count", "1000"]);
     assert_eq!(field(&json, "msgs"), 1000.0, "{json}");
     assert_eq!(field(&json, "bytes"), 64_000.0, "{json}");
@@ -214,7 +97,7 @@ fn bench_count_reports_exactly_that_many_messages() {
 
 #[test]
 fn bench_stream_for_a_second() {
-    let server = Server::start();
+    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
     let args = [
         "--mode", "stream", "--secs", "1", "--size", "1000", "--depth", "8",
     ];

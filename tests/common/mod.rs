@@ -45,13 +45,18 @@ impl Server {
     /// Runs `edgechat serve --mode echo ARGS` and waits until it has logged
     /// one `listening on ...` line for every `--tcp` and `--udp` in `args`.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_mode("echo", args)
+    }
+
+    /// The same, serving `mode` (`echo` or `chat`).
+    pub fn start_mode(mode: &str, args: &[&str]) -> Server {
         raise_own_nofile();
         let want = args
             .iter()
             .filter(|a| **a == "--tcp" || **a == "--udp")
             .count();
         assert!(want > 0, "tests always name their listeners (port 0)");
-        let mut child = spawn(args);
+        let mut child = spawn(mode, args);
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -242,9 +247,9 @@ impl Drop for Server {
     }
 }
 
-fn spawn(args: &[&str]) -> Child {
+fn spawn(mode: &str, args: &[&str]) -> Child {
     Command::new(BIN)
-        .args(["serve", "--mode", "echo"])
+        .args(["serve", "--mode", mode])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -266,7 +271,7 @@ fn parse_listening(line: &str) -> Option<Listening> {
 /// [`TIMEOUT`]) and returns its exit status and stderr. For servers that
 /// are expected to fail at start-up.
 pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
-    let mut child = spawn(args);
+    let mut child = spawn("echo", args);
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let reader = thread::spawn(move || {
         let mut s = String::new();
@@ -493,4 +498,72 @@ pub fn push_until_stalled(s: &mut TcpStream, data: &[u8], stall: Duration) -> us
     }
     s.set_nonblocking(false).unwrap();
     sent
+}
+
+/// Runs `edgechat ARGS` (any subcommand) with `stdin`, feeding it `feed` if
+/// given, and collects its output; kills it and fails the test if it runs
+/// longer than [`TIMEOUT`].
+pub fn run_edgechat(args: &[&str], stdin: Stdio, feed: Option<Vec<u8>>) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn edgechat");
+    if let (Some(bytes), Some(mut pipe)) = (feed, child.stdin.take()) {
+        thread::spawn(move || pipe.write_all(&bytes));
+    }
+    let drain = |mut r: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("waitpid(2)") {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("edgechat {args:?} did not finish within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// Runs `edgechat bench --addr ADDR --json --server-pid PID ARGS` against
+/// `server`; asserts it succeeded and printed one JSON line, and returns it.
+pub fn bench_json(server: &Server, args: &[&str]) -> String {
+    let (addr, pid) = (server.addr().to_string(), server.pid().to_string());
+    let mut all = vec!["bench", "--addr", &addr, "--json", "--server-pid", &pid];
+    all.extend(args);
+    let out = run_edgechat(&all, Stdio::null(), None);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stdout} {stderr}", out.status);
+    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
+    stdout
+}
+
+/// The number after `"key":` in a one-line JSON object.
+pub fn field(json: &str, key: &str) -> f64 {
+    let at = json
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("no {key} in {json}"));
+    let rest = &json[at + key.len() + 3..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
 }
