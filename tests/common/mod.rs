@@ -271,26 +271,13 @@ fn parse_listening(line: &str) -> Option<Listening> {
 /// [`TIMEOUT`]) and returns its exit status and stderr. For servers that
 /// are expected to fail at start-up.
 pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
-    let mut child = spawn("echo", args);
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("waitpid(2)") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("edgechat {args:?} did not exit within {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    (status, reader.join().unwrap())
+    let mut all = vec!["serve", "--mode", "echo"];
+    all.extend(args);
+    let out = run_edgechat(&all, Stdio::null(), None);
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Raises this test process's own soft `RLIMIT_NOFILE` to its hard limit:
