@@ -70,7 +70,7 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn two_cpus() -> bool {
-    std::thread::available_parallelism().map_or(false, |n| n.get() >= 2)
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
         && Command::new("taskset")
             .arg("--version")
             .stdout(Stdio::null())

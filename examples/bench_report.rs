@@ -43,6 +43,9 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(200, 160, 50),
 ];
 
+/// One group's bar: the median, and every run's value (dots).
+type Bar = (Option<f64>, Vec<f64>);
+
 /// One set of bars sharing a y axis: a bar per series in each group.
 struct Panel {
     title: String,
@@ -50,7 +53,7 @@ struct Panel {
     log: bool,
     groups: Vec<String>,
     /// (series name, per group: the median, and every run's value).
-    series: Vec<(String, Vec<(Option<f64>, Vec<f64>)>)>,
+    series: Vec<(String, Vec<Bar>)>,
 }
 
 fn median(v: &[f64]) -> Option<f64> {
