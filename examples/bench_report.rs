@@ -14,8 +14,11 @@
 //! - chat (`scripts/chat-compare.sh`, as run by `scripts/bench.sh`): the raw
 //!   runs in `chat-compare/runs.txt` (name, receivers, depth, lines/s, CPU
 //!   µs per delivery, p99 µs) and the tables in `chat-compare.md`;
-//! - TLS (`scripts/tls-compare.sh`): the tables in `tls-compare.md`, charted
-//!   row by row (rates as throughput, p50/p99/p999 as latency).
+//! - TLS (`scripts/tls-compare.sh`): the raw runs in `tls-compare/runs.tsv`
+//!   (name `ours` or `peer`, round, load, ..., the JSON line) for the charts,
+//!   and `tls-compare.md`'s table; with no runs, the table's rows are charted
+//!   (rates as throughput, p50/p99/p999 as latency); with runs but no table
+//!   (the script was cut short), a table is made from the runs.
 //!
 //! Charts: `echo-throughput.svg`, `echo-latency.svg`, `chat-throughput.svg`,
 //! `chat-latency.svg`, `tls-throughput.svg`, `tls-latency.svg`; each bar is
@@ -33,7 +36,13 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
-const ECHO: [&str; 4] = ["edgechat", "tokio", "mio", "blocking"];
+const ECHO: [(&str, &str); 4] = [
+    ("edgechat", "edgechat"),
+    ("tokio", "tokio"),
+    ("mio", "mio"),
+    ("blocking", "blocking floor"),
+];
+const TLS: [(&str, &str); 2] = [("ours", "edgechat"), ("peer", "tokio-rustls")];
 const COLORS: [RGBColor; 6] = [
     RGBColor(214, 69, 40),
     RGBColor(60, 110, 180),
@@ -267,33 +276,39 @@ fn chart(path: &Path, title: &str, panels: &[Panel]) -> Res<()> {
     Ok(())
 }
 
-/// Echo: per-run JSON lines from runs.tsv, keyed by (server, load).
-fn echo_runs(dir: &Path) -> BTreeMap<(String, String), Vec<String>> {
-    let mut runs: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    let Ok(text) = fs::read_to_string(dir.join("echo-compare/runs.tsv")) else {
+/// Per-run JSON lines from a compare script's `runs.tsv` (name, round,
+/// load, ..., the JSON last), keyed by (server, load).
+type Runs = BTreeMap<(String, String), Vec<String>>;
+
+fn read_runs(path: &Path) -> Runs {
+    let mut runs = Runs::new();
+    let Ok(text) = fs::read_to_string(path) else {
         return runs;
     };
     for line in text.lines() {
-        let f: Vec<&str> = line.splitn(5, '\t').collect();
-        if f.len() == 5 {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() >= 4 && f[f.len() - 1].starts_with('{') {
             runs.entry((f[0].to_string(), f[2].to_string()))
                 .or_default()
-                .push(f[4].to_string());
+                .push(f[f.len() - 1].to_string());
         }
     }
     runs
 }
 
-fn echo_panel(
-    runs: &BTreeMap<(String, String), Vec<String>>,
+/// A panel from raw runs: one bar per server in `names` (name in the runs,
+/// name shown) in each group.
+fn runs_panel(
+    runs: &Runs,
+    names: &[(&str, &str)],
     title: &str,
     unit: &str,
     log: bool,
     groups: &[(&str, &str, &str)], // (group label, load, JSON key)
 ) -> Panel {
-    let series = ECHO
+    let series = names
         .iter()
-        .map(|name| {
+        .map(|(name, shown)| {
             let per_group = groups
                 .iter()
                 .map(|(_, load, key)| {
@@ -304,7 +319,7 @@ fn echo_panel(
                     (median(&vals), vals)
                 })
                 .collect();
-            (name.to_string(), per_group)
+            (shown.to_string(), per_group)
         })
         .collect();
     Panel {
@@ -314,6 +329,101 @@ fn echo_panel(
         groups: groups.iter().map(|g| g.0.to_string()).collect(),
         series,
     }
+}
+
+fn runs_panel_owned(
+    runs: &Runs,
+    names: &[(&str, &str)],
+    title: &str,
+    unit: &str,
+    log: bool,
+    groups: &[(String, String, String)],
+) -> Panel {
+    let g: Vec<(&str, &str, &str)> = groups
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    runs_panel(runs, names, title, unit, log, &g)
+}
+
+/// TLS rows for a table made from the raw runs: (label, load, JSON key, places).
+const TLS_ROWS: &[(&str, &str, &str, usize)] = &[
+    ("TLS pingpong 64 B × 50: msgs/s", "pp50", "msgs_per_sec", 0),
+    (
+        "TLS pingpong 64 B × 50: server CPU µs/msg",
+        "pp50",
+        "server_cpu_us_per_msg",
+        3,
+    ),
+    ("TLS pingpong 64 B × 50: p99 µs", "pp50", "p99_us", 0),
+    (
+        "TLS stream 16 KiB × 1 (depth 4): MB/s",
+        "st1",
+        "mb_per_sec",
+        0,
+    ),
+    (
+        "full handshakes: handshakes/s",
+        "hsfull",
+        "handshakes_per_sec",
+        0,
+    ),
+    (
+        "full handshakes: server CPU µs/handshake",
+        "hsfull",
+        "server_cpu_us_per_handshake",
+        1,
+    ),
+    (
+        "resumed handshakes: handshakes/s",
+        "hsres",
+        "handshakes_per_sec",
+        0,
+    ),
+    (
+        "resumed handshakes: server CPU µs/handshake",
+        "hsres",
+        "server_cpu_us_per_handshake",
+        1,
+    ),
+];
+
+/// figure | each server | first/second, medians of the raw runs.
+fn runs_table(
+    runs: &Runs,
+    names: &[(&str, &str)],
+    rows: &[(&str, &str, &str, usize)],
+    out: &mut String,
+) {
+    let shown: Vec<&str> = names.iter().map(|n| n.1).collect();
+    let _ = writeln!(
+        out,
+        "| figure | {} | {}/{} |",
+        shown.join(" | "),
+        shown[0],
+        shown.get(1).unwrap_or(&"")
+    );
+    let _ = writeln!(out, "|---|{}---:|", "---:|".repeat(names.len()));
+    for (label, load, key, places) in rows {
+        let vals: Vec<Option<f64>> = names
+            .iter()
+            .map(|(name, _)| {
+                let v: Vec<f64> = runs
+                    .get(&(name.to_string(), load.to_string()))
+                    .map(|js| js.iter().filter_map(|j| jnum(j, key)).collect())
+                    .unwrap_or_default();
+                median(&v)
+            })
+            .collect();
+        let cells: Vec<String> = vals.iter().map(|v| opt(*v, *places)).collect();
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} |",
+            cells.join(" | "),
+            ratio(vals[0], vals.get(1).copied().flatten())
+        );
+    }
+    out.push('\n');
 }
 
 /// Chat: (name, receivers, depth) → [lines/s, CPU µs/delivery, p99 µs] per run.
@@ -570,29 +680,32 @@ fn main() -> Res<()> {
     // Echo.
     md.push_str("## Echo over plain TCP\n\n");
     embed(dir, "echo-compare.md", "scripts/echo-compare.sh", &mut md);
-    let runs = echo_runs(dir);
+    let runs = read_runs(&dir.join("echo-compare/runs.tsv"));
     if !runs.is_empty() {
         let path = dir.join("echo-throughput.svg");
         chart(
             &path,
             "Echo throughput (bar: median; dot: one run)",
             &[
-                echo_panel(
+                runs_panel(
                     &runs,
+                    &ECHO,
                     "pingpong 64 B × 50",
                     "msgs/s",
                     false,
                     &[("msgs/s", "pp50", "msgs_per_sec")],
                 ),
-                echo_panel(
+                runs_panel(
                     &runs,
+                    &ECHO,
                     "stream 16 KiB × 1",
                     "MB/s",
                     false,
                     &[("MB/s", "st1", "mb_per_sec")],
                 ),
-                echo_panel(
+                runs_panel(
                     &runs,
+                    &ECHO,
                     "stream 16 KiB × 50",
                     "MB/s",
                     false,
@@ -610,9 +723,30 @@ fn main() -> Res<()> {
             &path,
             "Echo latency percentiles, log scale (bar: median; dot: one run)",
             &[
-                echo_panel(&runs, "pingpong 64 B × 50", "µs", true, &groups("pp50")),
-                echo_panel(&runs, "pingpong 64 B × 1", "µs", true, &groups("pp1")),
-                echo_panel(&runs, "stream 16 KiB × 50", "µs", true, &groups("st50")),
+                runs_panel(
+                    &runs,
+                    &ECHO,
+                    "pingpong 64 B × 50",
+                    "µs",
+                    true,
+                    &groups("pp50"),
+                ),
+                runs_panel(
+                    &runs,
+                    &ECHO,
+                    "pingpong 64 B × 1",
+                    "µs",
+                    true,
+                    &groups("pp1"),
+                ),
+                runs_panel(
+                    &runs,
+                    &ECHO,
+                    "stream 16 KiB × 50",
+                    "µs",
+                    true,
+                    &groups("st50"),
+                ),
             ],
         )?;
         charts.push(path);
@@ -666,29 +800,109 @@ fn main() -> Res<()> {
         md.push_str("Not measured: no `chat-compare.md` (`scripts/chat-compare.sh`).\n\n");
     }
 
-    // TLS.
+    // TLS: the raw runs when kept (the table is written only at the end of
+    // the script, the runs as they come), else the table's rows.
     md.push_str("## Echo over TLS\n\n");
-    if let Some(text) = embed(dir, "tls-compare.md", "scripts/tls-compare.sh", &mut md) {
-        let ts = tables(&text);
-        let rate: Vec<Panel> = ts
-            .iter()
-            .flat_map(|t| table_panels(t, is_rate, false))
-            .take(6)
-            .collect();
-        let lat: Vec<Panel> = ts
-            .iter()
-            .flat_map(|t| table_panels(t, is_latency, true))
-            .take(6)
-            .collect();
-        for (panels, file, title) in [
-            (rate, "tls-throughput.svg", "TLS throughput"),
-            (lat, "tls-latency.svg", "TLS latency percentiles, log scale"),
-        ] {
-            if !panels.is_empty() {
-                let path = dir.join(file);
-                chart(&path, title, &panels)?;
-                charts.push(path);
-            }
+    let truns = read_runs(&dir.join("tls-compare/runs.tsv"));
+    let text = embed(dir, "tls-compare.md", "scripts/tls-compare.sh", &mut md);
+    if text.is_none() && !truns.is_empty() {
+        md.push_str("From the runs `scripts/tls-compare.sh` finished (it was cut short):\n\n");
+        runs_table(&truns, &TLS, TLS_ROWS, &mut md);
+    }
+    let (rate, lat): (Vec<Panel>, Vec<Panel>) = if !truns.is_empty() {
+        let one = |unit: &str, load: &str, key: &str| -> Vec<(String, String, String)> {
+            vec![(unit.to_string(), load.to_string(), key.to_string())]
+        };
+        let pct = |load: &str| -> Vec<(String, String, String)> {
+            [("p50", "p50_us"), ("p99", "p99_us"), ("p999", "p999_us")]
+                .iter()
+                .map(|(l, k)| (l.to_string(), load.to_string(), k.to_string()))
+                .collect()
+        };
+        (
+            vec![
+                runs_panel_owned(
+                    &truns,
+                    &TLS,
+                    "pingpong 64 B × 50",
+                    "msgs/s",
+                    false,
+                    &one("msgs/s", "pp50", "msgs_per_sec"),
+                ),
+                runs_panel_owned(
+                    &truns,
+                    &TLS,
+                    "stream 16 KiB × 1",
+                    "MB/s",
+                    false,
+                    &one("MB/s", "st1", "mb_per_sec"),
+                ),
+                runs_panel_owned(
+                    &truns,
+                    &TLS,
+                    "full handshakes",
+                    "handshakes/s",
+                    false,
+                    &one("handshakes/s", "hsfull", "handshakes_per_sec"),
+                ),
+                runs_panel_owned(
+                    &truns,
+                    &TLS,
+                    "resumed handshakes",
+                    "handshakes/s",
+                    false,
+                    &one("handshakes/s", "hsres", "handshakes_per_sec"),
+                ),
+            ],
+            vec![
+                runs_panel_owned(&truns, &TLS, "pingpong 64 B × 50", "µs", true, &pct("pp50")),
+                runs_panel_owned(
+                    &truns,
+                    &TLS,
+                    "full handshake, connect to echo",
+                    "µs",
+                    true,
+                    &pct("hsfull"),
+                ),
+                runs_panel_owned(
+                    &truns,
+                    &TLS,
+                    "resumed handshake, connect to echo",
+                    "µs",
+                    true,
+                    &pct("hsres"),
+                ),
+            ],
+        )
+    } else {
+        let ts = text.as_deref().map(tables).unwrap_or_default();
+        (
+            ts.iter()
+                .flat_map(|t| table_panels(t, is_rate, false))
+                .take(6)
+                .collect(),
+            ts.iter()
+                .flat_map(|t| table_panels(t, is_latency, true))
+                .take(6)
+                .collect(),
+        )
+    };
+    for (panels, file, title) in [
+        (
+            rate,
+            "tls-throughput.svg",
+            "TLS echo throughput (bar: median; dot: one run)",
+        ),
+        (
+            lat,
+            "tls-latency.svg",
+            "TLS latency percentiles, log scale (bar: median; dot: one run)",
+        ),
+    ] {
+        if !panels.is_empty() {
+            let path = dir.join(file);
+            chart(&path, title, &panels)?;
+            charts.push(path);
         }
     }
 

@@ -16,11 +16,16 @@
 # kernel, load average) and the SVG charts target/bench/*.svg.
 #
 # Each part runs under a time budget taken from what is left of the whole
-# (570 s, or 110 s with --quick); a part cut short by it is named in the
-# report and the rest goes on. Defaults chosen to fit: echo ROUNDS=3 SECS=3
-# IDLE=5000, chat ROUNDS=2 SECS=2 CG_N=500 IDLE=5000 (with --quick: each
-# script's own quick settings, IDLE=2000, no chat callgrind). Set ROUNDS,
-# SECS, IDLE, CG_N, PARTS or BUDGET in the environment to change them.
+# (570 s, or 112 s with --quick; the build before it is not counted); a
+# part cut short by it is named in the report and the rest goes on (the TLS
+# charts then come from the runs it finished). Defaults chosen to fit:
+#
+#   echo   ROUNDS=3 SECS=3 IDLE=5000            --quick: its own, IDLE=1000
+#   chat   ROUNDS=2 SECS=2 CG_N=500 IDLE=5000   --quick: its own, fan-out only
+#   tls    ROUNDS=2 SECS=2 N=5000 IDLE=1000     --quick: its own, N=1000 IDLE=300
+#
+# Set ROUNDS, SECS, IDLE, CG_N, PARTS, N, TOP or BUDGET in the environment
+# to change them.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,10 +45,8 @@ case ${1:-} in
         exit 2
         ;;
 esac
-QFLAG=()
-((QUICK)) && QFLAG=(--quick)
 if ((QUICK)); then
-    BUDGET=${BUDGET:-110}
+    BUDGET=${BUDGET:-112}
 else
     BUDGET=${BUDGET:-570}
 fi
@@ -108,7 +111,7 @@ part() {
 # Echo: writes target/bench/echo-compare.md and echo-compare/runs.tsv itself.
 rm -f "$OUT/echo-compare.md"
 if ((QUICK)); then
-    IDLE=${IDLE:-2000} part echo 75 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
+    IDLE=${IDLE:-1000} part echo 70 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
 else
     ROUNDS=${ROUNDS:-3} SECS=${SECS:-3} IDLE=${IDLE:-5000} \
         part echo 330 "$ROOT/scripts/echo-compare.sh" >/dev/null
@@ -118,8 +121,7 @@ fi
 rm -rf "$OUT/chat-compare.md" "$OUT/chat-compare"
 mkdir -p "$OUT/chat-compare"
 if ((QUICK)); then
-    PARTS=${PARTS:-"fan idle"} IDLE=${IDLE:-2000} \
-        part chat 30 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
+    PARTS=${PARTS:-fan} part chat 25 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
 else
     ROUNDS=${ROUNDS:-2} SECS=${SECS:-2} CG_N=${CG_N:-500} IDLE=${IDLE:-5000} \
         part chat 140 "$ROOT/scripts/chat-compare.sh" >"$OUT/chat-compare.md"
@@ -131,8 +133,14 @@ fi
 
 # TLS: writes target/bench/tls-compare.md and tls-compare.tsv itself.
 if [[ -f $ROOT/scripts/tls-compare.sh ]]; then
-    rm -f "$OUT/tls-compare.md"
-    part tls 150 bash "$ROOT/scripts/tls-compare.sh" "${QFLAG[@]}" >/dev/null
+    rm -rf "$OUT/tls-compare.md" "$OUT/tls-compare.tsv" "$OUT/tls-compare"
+    if ((QUICK)); then
+        N=${N:-1000} IDLE=${IDLE:-300} TOP=${TOP:-0} \
+            part tls 60 bash "$ROOT/scripts/tls-compare.sh" --quick >/dev/null
+    else
+        ROUNDS=${ROUNDS:-2} SECS=${SECS:-2} N=${N:-5000} IDLE=${IDLE:-1000} TOP=${TOP:-0} \
+            part tls 170 bash "$ROOT/scripts/tls-compare.sh" >/dev/null
+    fi
 else
     echo "== tls: scripts/tls-compare.sh not there, skipped" >&2
     printf 'tls\tnot there\t0\n' >>"$OUT/bench-parts.tsv"
