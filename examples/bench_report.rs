@@ -171,7 +171,7 @@ fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, p: &Panel) -> Res<()> {
         .y_label_area_size(56);
     if p.log {
         let lo = 10f64.powf(min.log10().floor());
-        let hi = max * 4.0;
+        let hi = max * 20.0;
         let mut chart = b.build_cartesian_2d(0f64..n, (lo..hi).log_scale())?;
         chart
             .configure_mesh()
@@ -589,7 +589,10 @@ fn embed(dir: &Path, file: &str, script: &str, out: &mut String) -> Option<Strin
             Some(md)
         }
         Err(_) => {
-            let _ = writeln!(out, "Not measured: no `{file}` (`{script}`).\n");
+            let _ = writeln!(
+                out,
+                "No `{file}` (`{script}` did not run, or did not finish).\n"
+            );
             None
         }
     }
