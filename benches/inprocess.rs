@@ -1,15 +1,20 @@
 //! In-process benches: one layer at a time, no sockets, so a change to the
-//! framer, the parser or the router shows up alone.
+//! framer, the parser, the router or the TLS record layer shows up alone.
 //!
 //! `cargo bench --bench inprocess` (HTML reports under `target/criterion/`).
 
 use std::hint::black_box;
+use std::io::{Read, Write};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use edgechat::chat::command::parse;
 use edgechat::chat::router::{Outbox, Router};
 use edgechat::framing::{Frame, LineFramer};
+use rcgen::{CertificateParams, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
 
 /// Counts deliveries without keeping them: the router's own cost.
 struct Count(u64);
@@ -107,5 +112,96 @@ fn fanout(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, framing, parsing, fanout);
+/// A TLS client and server joined by two in-memory pipes (`Vec<u8>`s of
+/// ciphertext), past the handshake: the same rustls calls the reactor makes
+/// (`write_tls`, `read_tls`, `process_new_packets`), without the sockets.
+struct TlsPipe {
+    client: ClientConnection,
+    server: ServerConnection,
+    wire: Vec<u8>,
+}
+
+impl TlsPipe {
+    fn new() -> TlsPipe {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let der: CertificateDer<'static> = cert.der().clone();
+        let pkey: PrivateKeyDer<'static> = PrivatePkcs8KeyDer::from(key.serialize_der()).into();
+        let server = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![der.clone()], pkey)
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(der).unwrap();
+        let client = ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut pipe = TlsPipe {
+            client: ClientConnection::new(Arc::new(client), name).unwrap(),
+            server: ServerConnection::new(Arc::new(server)).unwrap(),
+            wire: Vec::with_capacity(64 * 1024),
+        };
+        while pipe.client.is_handshaking() || pipe.server.is_handshaking() {
+            pipe.client_to_server();
+            pipe.server_to_client();
+        }
+        // Session tickets and whatever else is still in flight.
+        pipe.server_to_client();
+        pipe.client_to_server();
+        pipe
+    }
+
+    /// Seals what the client owes into records, and opens them at the server.
+    fn client_to_server(&mut self) {
+        self.wire.clear();
+        while self.client.wants_write() {
+            self.client.write_tls(&mut self.wire).unwrap();
+        }
+        let mut at = &self.wire[..];
+        while !at.is_empty() {
+            self.server.read_tls(&mut at).unwrap();
+            self.server.process_new_packets().unwrap();
+        }
+    }
+
+    fn server_to_client(&mut self) {
+        self.wire.clear();
+        while self.server.wants_write() {
+            self.server.write_tls(&mut self.wire).unwrap();
+        }
+        let mut at = &self.wire[..];
+        while !at.is_empty() {
+            self.client.read_tls(&mut at).unwrap();
+            self.client.process_new_packets().unwrap();
+        }
+    }
+}
+
+/// TLS records, sealed by the client and opened by the server through an
+/// in-memory pipe: `size` bytes of plaintext per iteration (16 KiB is one
+/// full record), read back out of the server. Bytes/s of plaintext.
+fn tls_records(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tls_records");
+    for size in [64usize, 1024, 16384] {
+        let mut pipe = TlsPipe::new();
+        let data = vec![b'x'; size];
+        let mut out = vec![0u8; size];
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_with_input(BenchmarkId::new("seal_open", size), &size, |b, _| {
+            b.iter(|| {
+                pipe.client.writer().write_all(black_box(&data)).unwrap();
+                pipe.client_to_server();
+                pipe.server.reader().read_exact(&mut out).unwrap();
+                black_box(out[size - 1])
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, framing, parsing, fanout, tls_records);
 criterion_main!(benches);

@@ -5,6 +5,7 @@
 #   scripts/chat-compare.sh
 #   SECS=3 ROUNDS=5 CG_N=2000 IDLE=10000 scripts/chat-compare.sh
 #   PARTS=cg scripts/chat-compare.sh       # only some of: fan cg idle
+#   scripts/chat-compare.sh --quick        # 1 round of 1 s, CG_N=200, IDLE=2000
 #
 # 1. Fan-out: the server on CPU 0 (taskset -c 0), `edgechat bench --mode
 #    chat` on CPU 1; 1 sender x 100 and x 1000 receivers, D = 1 and 256
@@ -21,6 +22,14 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+case ${1:-} in
+    --quick) SECS=${SECS:-1} WARMUP=${WARMUP:-0.3} ROUNDS=${ROUNDS:-1} CG_N=${CG_N:-200} IDLE=${IDLE:-2000} ;;
+    "") ;;
+    *)
+        echo "usage: $0 [--quick]" >&2
+        exit 2
+        ;;
+esac
 SECS=${SECS:-2}       # measured seconds per fan-out run (after WARMUP)
 WARMUP=${WARMUP:-0.5}
 ROUNDS=${ROUNDS:-3}

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Every comparison in one go, and one report with charts:
+#
+#   scripts/bench.sh            # under 10 minutes
+#   scripts/bench.sh --quick    # under 2 minutes, rougher figures
+#
+# Builds everything in release, then runs, each server pinned to CPU 0 and
+# the load to CPU 1 (the compare scripts do the pinning):
+#
+#   scripts/echo-compare.sh   echo: edgechat, tokio, mio, the blocking floor
+#   scripts/chat-compare.sh   chat fan-out, callgrind, idle clients
+#   scripts/tls-compare.sh    echo over TLS (when the script is there)
+#
+# passing --quick through, and finally `examples/bench_report.rs`, which
+# writes target/bench/report.md (each table, the machine: nproc, CPU model,
+# kernel, load average) and the SVG charts target/bench/*.svg.
+#
+# Each part runs under a time budget taken from what is left of the whole
+# (570 s, or 112 s with --quick; the build before it is not counted); a
+# part cut short by it is named in the report and the rest goes on (the TLS
+# charts then come from the runs it finished). Defaults chosen to fit:
+#
+#   echo   ROUNDS=3 SECS=3 IDLE=5000            --quick: its own, IDLE=1000
+#   chat   ROUNDS=2 SECS=2 CG_N=500 IDLE=5000   --quick: its own, fan-out only
+#   tls    ROUNDS=2 SECS=2 N=5000 IDLE=1000     --quick: its own, N=1000 IDLE=300
+#
+# Set ROUNDS, SECS, IDLE, CG_N, PARTS, N, TOP or BUDGET in the environment
+# to change them.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REL=$ROOT/target/release
+OUT=$ROOT/target/bench
+
+QUICK=0
+case ${1:-} in
+    --quick) QUICK=1 ;;
+    "") ;;
+    -h | --help)
+        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "usage: $0 [--quick]" >&2
+        exit 2
+        ;;
+esac
+if ((QUICK)); then
+    BUDGET=${BUDGET:-112}
+else
+    BUDGET=${BUDGET:-570}
+fi
+
+for tool in taskset timeout; do
+    command -v "$tool" >/dev/null || {
+        echo "$tool not found (apt-get install coreutils util-linux)" >&2
+        exit 1
+    }
+done
+if (($(nproc) < 2)); then
+    echo "needs two CPUs (servers on CPU 0, load on CPU 1)" >&2
+    exit 1
+fi
+
+PART=
+cleanup() {
+    if [[ -n $PART ]] && kill -0 "$PART" 2>/dev/null; then
+        kill -TERM "$PART" 2>/dev/null || true
+        wait "$PART" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$OUT"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+T0=$SECONDS
+echo "building (release, examples and binaries)..." >&2
+(cd "$ROOT" && cargo build --release --examples --bins --quiet)
+# The time budget counts from here: a first build can take minutes.
+T0=$SECONDS
+: >"$OUT/bench-parts.tsv"
+
+# part NAME CAP CMD...: runs CMD under `timeout`, at most CAP seconds and no
+# longer than what is left of BUDGET; its stdout goes to the terminal.
+# `timeout` signals the part's whole process group, servers included, and
+# the part's own EXIT trap stops what it started.
+part() {
+    local name=$1 cap=$2 left start rc=0
+    shift 2
+    left=$((BUDGET - (SECONDS - T0) - 5))
+    ((left < cap)) && cap=$left
+    if ((cap < 10)); then
+        echo "== $name: skipped, no time left" >&2
+        printf '%s\tskipped\t0\n' "$name" >>"$OUT/bench-parts.tsv"
+        return 0
+    fi
+    echo "== $name (at most $cap s)" >&2
+    start=$SECONDS
+    timeout -s TERM -k 15 "$cap" "$@" &
+    PART=$!
+    wait "$PART" || rc=$?
+    PART=
+    local status=ok
+    ((rc == 124 || rc == 137)) && status="cut at $cap s"
+    ((rc != 0 && rc != 124 && rc != 137)) && status="failed ($rc)"
+    echo "== $name: $status, $((SECONDS - start)) s" >&2
+    printf '%s\t%s\t%s\n' "$name" "$status" "$((SECONDS - start))" >>"$OUT/bench-parts.tsv"
+}
+
+# Echo: writes target/bench/echo-compare.md and echo-compare/runs.tsv itself.
+rm -f "$OUT/echo-compare.md"
+if ((QUICK)); then
+    IDLE=${IDLE:-1000} part echo 70 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
+else
+    ROUNDS=${ROUNDS:-3} SECS=${SECS:-3} IDLE=${IDLE:-5000} \
+        part echo 330 "$ROOT/scripts/echo-compare.sh" >/dev/null
+fi
+
+# Chat: prints its tables; its raw runs go next to them.
+rm -rf "$OUT/chat-compare.md" "$OUT/chat-compare"
+mkdir -p "$OUT/chat-compare"
+if ((QUICK)); then
+    PARTS=${PARTS:-fan} part chat 25 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
+else
+    ROUNDS=${ROUNDS:-2} SECS=${SECS:-2} CG_N=${CG_N:-500} IDLE=${IDLE:-5000} \
+        part chat 140 "$ROOT/scripts/chat-compare.sh" >"$OUT/chat-compare.md"
+fi
+if [[ -s $ROOT/target/measure/chat-compare/runs.txt ]]; then
+    cp "$ROOT/target/measure/chat-compare/runs.txt" "$OUT/chat-compare/runs.txt"
+fi
+[[ -s $OUT/chat-compare.md ]] || rm -f "$OUT/chat-compare.md"
+
+# TLS: writes target/bench/tls-compare.md and tls-compare.tsv itself.
+if [[ -f $ROOT/scripts/tls-compare.sh ]]; then
+    rm -rf "$OUT/tls-compare.md" "$OUT/tls-compare.tsv" "$OUT/tls-compare"
+    if ((QUICK)); then
+        N=${N:-1000} IDLE=${IDLE:-300} TOP=${TOP:-0} \
+            part tls 60 bash "$ROOT/scripts/tls-compare.sh" --quick >/dev/null
+    else
+        ROUNDS=${ROUNDS:-2} SECS=${SECS:-2} N=${N:-5000} IDLE=${IDLE:-1000} TOP=${TOP:-0} \
+            part tls 170 bash "$ROOT/scripts/tls-compare.sh" >/dev/null
+    fi
+else
+    echo "== tls: scripts/tls-compare.sh not there, skipped" >&2
+    printf 'tls\tnot there\t0\n' >>"$OUT/bench-parts.tsv"
+fi
+
+TOOK=$((SECONDS - T0))
+MODE=full
+((QUICK)) && MODE=quick
+"$REL/examples/bench_report" --dir "$OUT" --load-start "$LOAD_START" --secs "$TOOK" \
+    --mode "$MODE" --commit "$(cd "$ROOT" && git rev-parse --short HEAD)"
+{
+    echo "## Parts"
+    echo
+    echo "| part | status | seconds |"
+    echo "|---|---|---:|"
+    while IFS=$'\t' read -r name status secs; do
+        echo "| $name | $status | $secs |"
+    done <"$OUT/bench-parts.tsv"
+} >>"$OUT/report.md"
+echo "report: ${OUT#"$ROOT"/}/report.md ($TOOK s)" >&2
