@@ -60,6 +60,7 @@ fi
 IDLE=${IDLE:-2000}
 HSCONNS=${HSCONNS:-8}
 TOP=${TOP:-25}
+# shellcheck disable=SC2034  # read by start_server in lib.sh
 SCHEME=tls
 NAMES=(ours peer)
 CERT=$ROOT/certs/server.crt
