@@ -15,9 +15,10 @@ runs = {}
 errors = []
 with open(os.path.join(out, "runs.tsv")) as f:
     for line in f:
-        name, rnd, load, wait_pct, js = line.rstrip("\n").split("\t", 4)
+        name, rnd, load, wait_pct, user_pct, js = line.rstrip("\n").split("\t", 5)
         r = json.loads(js)
         r["runq_pct"] = float(wait_pct)
+        r["user_pct"] = None if user_pct == "nan" else float(user_pct)
         runs.setdefault((name, load), []).append(r)
         if r.get("errors"):
             errors.append(f"{name} round {rnd} {load}: {r['errors']} errors")
@@ -71,10 +72,12 @@ rows = [
     ("TLS pingpong 64 B × 50: msgs/s", med("pp50", "msgs_per_sec"), 0),
     ("TLS pingpong 64 B × 50: server CPU µs/msg", med("pp50", "server_cpu_us_per_msg"), 3),
     ("TLS pingpong 64 B × 50: p99 µs", med("pp50", "p99_us"), 0),
+    ("TLS pingpong 64 B × 50: server CPU in user space, %", med("pp50", "user_pct"), 0),
     ("TLS pingpong 64 B × 50: generator CPU % of a core", med("pp50", "gen_cpu_pct"), 0),
     ("TLS pingpong 64 B × 50: user-space instructions/msg (callgrind)", callgrind, 0),
     ("TLS stream 16 KiB × 1 (depth 4): MB/s", med("st1", "mb_per_sec"), 0),
     ("TLS stream 16 KiB × 1 (depth 4): server CPU µs/MB", med("st1", per_mb), 1),
+    ("TLS stream 16 KiB × 1 (depth 4): server CPU in user space, %", med("st1", "user_pct"), 0),
     ("TLS stream 16 KiB × 1 (depth 4): generator CPU % of a core", med("st1", "gen_cpu_pct"), 0),
     (f"full {hs}: handshakes/s", med("hsfull", "handshakes_per_sec"), 0),
     (f"full {hs}: server CPU µs/handshake", med("hsfull", "server_cpu_us_per_handshake"), 1),
@@ -90,7 +93,7 @@ rows = [
     ("server waiting for CPU 0 (run queue), % of the run, full handshakes", med("hsfull", "runq_pct"), 1),
 ]
 # Rows that describe the run rather than the server: no ratio.
-CONTEXT = ("generator CPU", "server waiting", "resumed, %")
+CONTEXT = ("generator CPU", "server waiting", "resumed, %", "in user space")
 
 
 def fmt(v, places):

@@ -119,11 +119,19 @@ runq_ns() {
     cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%.0f\n", s }'
 }
 
+# ticks PID: user and system CPU time of the process so far, in clock ticks
+# (/proc/PID/stat fields 14 and 15; the command name may hold spaces).
+ticks() {
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'
+}
+
 # bench NAME ROUND LOAD FLAGS...: one measured window, appended to $RUNS
-# with the share of the run the server spent waiting for its CPU.
+# with the share of the run the server spent waiting for its CPU, and the
+# user-space share of the server's CPU time (the rest is the kernel's).
 bench() {
-    local name=$1 round=$2 load=$3 json="$OUT/$1.$2.$3.json" t0 w0 wait_pct
+    local name=$1 round=$2 load=$3 json="$OUT/$1.$2.$3.json" t0 w0 wait_pct u0 s0 u1 s1 user_pct
     shift 3
+    read -r u0 s0 < <(ticks "$SERVER_PID")
     t0=$(date +%s%N)
     w0=$(runq_ns "$SERVER_PID")
     if ! tls_bench "$@" --secs "$SECS" --warmup "$WARMUP" --server-pid "$SERVER_PID" --json \
@@ -133,8 +141,10 @@ bench() {
     fi
     wait_pct=$(awk -v w="$(($(runq_ns "$SERVER_PID") - w0))" -v t="$(($(date +%s%N) - t0))" \
         'BEGIN { printf "%.1f", 100 * w / t }')
+    read -r u1 s1 < <(ticks "$SERVER_PID")
+    user_pct=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) 'BEGIN { if (u + s > 0) printf "%.1f", 100 * u / (u + s); else print "nan" }')
     if [[ -s $json ]]; then
-        printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$load" "$wait_pct" \
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$load" "$wait_pct" "$user_pct" \
             "$(tail -n 1 "$json")" >>"$RUNS"
     fi
 }
