@@ -45,8 +45,9 @@ running() {
 }
 
 # start_server LOG PIDFILE CMD...: runs CMD (which contains PIDWRAP PIDFILE)
-# with stderr to LOG, and waits for its `listening on tcp://ADDR` line.
-# Sets LEADER (the process started), SERVER_PID and ADDR.
+# with stderr to LOG, and waits for its `listening on tcp://ADDR` line
+# (`tls://` with SCHEME=tls). Sets LEADER (the process started), SERVER_PID
+# and ADDR.
 start_server() {
     local log=$1 pidfile=$2 i
     shift 2
@@ -55,11 +56,11 @@ start_server() {
     LEADER=$!
     STARTED+=("$LEADER")
     for ((i = 0; i < 600; i++)); do
-        if [[ -s $pidfile ]] && grep -q 'listening on tcp://' "$log"; then
+        if [[ -s $pidfile ]] && grep -q "listening on ${SCHEME:-tcp}://" "$log"; then
             SERVER_PID=$(cat "$pidfile")
             STARTED+=("$SERVER_PID")
-            ADDR=$(grep -m 1 -o 'listening on tcp://[0-9.:]*' "$log")
-            ADDR=${ADDR#listening on tcp://}
+            ADDR=$(grep -m 1 -o "listening on ${SCHEME:-tcp}://[0-9.:]*" "$log")
+            ADDR=${ADDR#"listening on ${SCHEME:-tcp}://"}
             return 0
         fi
         if ! running "$LEADER"; then

@@ -10,16 +10,14 @@
 //! arrives, so the server never finds them slow. Nothing is allocated per
 //! line: each sender's output buffer holds a full window from the start.
 
-use std::net::SocketAddr;
-use std::os::fd::AsFd;
 use std::time::Instant;
 
 use super::chatline::{self, Relayed};
+use super::link::Dialer;
 use super::pool::{Pool, STALL};
 use super::stats::Histogram;
 use super::window::Window;
 use crate::error::Result;
-use crate::sys::{socket, would_block};
 
 /// What the measured window has seen.
 #[derive(Debug, Default)]
@@ -126,14 +124,14 @@ pub struct ChatLoad {
 impl ChatLoad {
     /// Connects the senders, then the receivers, and waits for every
     /// `HELLO`. With `count`, no more than `count` lines are ever sent.
-    pub fn connect(addr: SocketAddr, shape: Shape, count: Option<u64>) -> Result<ChatLoad> {
+    pub fn connect(dialer: &Dialer, shape: Shape, count: Option<u64>) -> Result<ChatLoad> {
         let Shape {
             senders,
             receivers,
             size,
             depth,
         } = shape;
-        let mut pool = Pool::connect(addr, senders + receivers)?;
+        let mut pool = Pool::connect(dialer, senders + receivers)?;
         pool.await_hellos()?;
         Ok(ChatLoad {
             pool,
@@ -210,12 +208,13 @@ impl ChatLoad {
     }
 
     /// Starts as many lines as sender `s`'s window and the budget allow
-    /// (once what it had is sent), and sends what it has in one `send`.
+    /// (once what it had is sent), and sends what it has in one `send`
+    /// (TLS: also the records rustls still owes, even with no new line).
     fn fill(&mut self, s: usize) {
         let Some(Some(conn)) = self.pool.conns.get_mut(s) else {
             return;
         };
-        if !conn.writable {
+        if !conn.link.writable {
             return;
         }
         let out = &mut self.outs[s];
@@ -230,18 +229,8 @@ impl ChatLoad {
                 chatline::encode(out, s, window.start(), ts_ns, self.size);
             }
         }
-        let pending = &out[self.sent[s]..];
-        if pending.is_empty() {
-            return;
-        }
-        match socket::send(conn.fd.as_fd(), pending) {
-            Ok(n) => {
-                if n < pending.len() {
-                    conn.writable = false;
-                }
-                self.sent[s] += n;
-            }
-            Err(e) if would_block(&e) => conn.writable = false,
+        match conn.link.send(&out[self.sent[s]..]) {
+            Ok(n) => self.sent[s] += n,
             Err(e) => {
                 let why = format!("sender {s}: send {}: {e}", self.pool.addr);
                 self.pool.fail(s, &why);

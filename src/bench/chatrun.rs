@@ -85,7 +85,7 @@ pub fn run(args: &BenchArgs, secs: Duration, warmup: Duration) -> Result<()> {
 }
 
 fn measure(args: &BenchArgs, shape: Shape, secs: Duration, warmup: Duration) -> Result<ChatReport> {
-    let mut load = ChatLoad::connect(args.addr, shape, args.count)?;
+    let mut load = ChatLoad::connect(&super::dialer(args)?, shape, args.count)?;
     if args.count.is_none() && !warmup.is_zero() {
         load.run(Some(Instant::now() + warmup))?;
         load.tally().clear();

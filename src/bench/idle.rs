@@ -1,5 +1,5 @@
-//! `edgechat bench --mode idle`: what an idle connection costs the server
-//! in memory. Reads the server's RSS, opens `--conns` connections, waits
+//! `edgechat bench --mode idle`: what an idle connection (plain, or TLS
+//! with its handshake done) costs the server in memory. Reads the server's RSS, opens `--conns` connections, waits
 //! until the server has gone quiet (nothing arrives for half a second: a
 //! chat server has sent every `HELLO` and `JOIN`), holds them for `--secs`,
 //! then reads its RSS again. Whatever arrives is read and dropped, so no
@@ -103,8 +103,10 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
     let cpu0 = proc::cpu_micros(pid)?;
     let rss_before_kib = proc::rss_kib(pid)?;
     let t0 = Instant::now();
-    let mut pool = Pool::connect(args.addr, args.conns)?;
-    while pool.drain(QUIET)? > 0 {
+    let mut pool = Pool::connect(&super::dialer(args)?, args.conns)?;
+    // Quiet, and with `--tls` every handshake done (a busy server may take
+    // longer than QUIET to answer a ClientHello).
+    while pool.drain(QUIET)? > 0 || pool.handshaking() > 0 {
         if t0.elapsed() >= SETTLE_LIMIT {
             return Err(Error::Check(format!(
                 "{} still sending after {} s",

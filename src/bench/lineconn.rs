@@ -1,23 +1,18 @@
-//! One client connection that a server talks to in lines: edge-triggered
-//! readiness remembered between events, reads until `EAGAIN`, lines cut
-//! across reads joined again, and the first `HELLO` noticed.
+//! One client connection that a server talks to in lines (plain or TLS,
+//! through its [`Link`]): reads until `EAGAIN`, lines cut across reads
+//! joined again, and the first `HELLO` noticed.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
 
-use crate::sys::epoll::{self, Event};
-use crate::sys::{socket, would_block};
+use super::link::Link;
+use crate::transport::Input;
 
 /// The longest unfinished line kept between reads.
 const MAX_CARRY: usize = 64 * 1024;
 
 /// One connection that the server talks to in lines.
 pub struct LineConn {
-    pub fd: OwnedFd,
-    readable: bool,
-    /// The send buffer had room at the last write.
-    pub writable: bool,
-    peer_fin: bool,
+    pub link: Link,
     /// The unfinished last line of the reads so far.
     carry: Vec<u8>,
     /// The first `HELLO` line has arrived.
@@ -36,27 +31,11 @@ fn deliver(hello: &mut bool, line: &[u8], f: &mut impl FnMut(&[u8])) {
 }
 
 impl LineConn {
-    pub(super) fn new(fd: OwnedFd) -> LineConn {
+    pub(super) fn new(link: Link) -> LineConn {
         LineConn {
-            fd,
-            readable: true,
-            writable: true,
-            peer_fin: false,
+            link,
             carry: Vec::new(),
             hello: false,
-        }
-    }
-
-    /// Remembers what an edge-triggered event reported.
-    pub(super) fn note(&mut self, ev: &Event) {
-        if epoll::is_readable(ev) || epoll::is_read_closed(ev) || epoll::is_error(ev) {
-            self.readable = true;
-        }
-        if epoll::is_read_closed(ev) || epoll::is_error(ev) {
-            self.peer_fin = true;
-        }
-        if epoll::is_writable(ev) || epoll::is_error(ev) {
-            self.writable = true;
         }
     }
 
@@ -67,20 +46,14 @@ impl LineConn {
         buf: &mut [u8],
         f: &mut impl FnMut(&[u8]),
     ) -> io::Result<bool> {
-        while self.readable {
-            let n = match socket::recv(self.fd.as_fd(), buf) {
-                Ok(0) => return Ok(false),
-                Ok(n) => n,
-                Err(e) if would_block(&e) => {
-                    self.readable = false;
-                    break;
-                }
-                Err(e) => return Err(e),
+        // A short read empties the socket (the next arrival is a new
+        // edge); TLS may also hold decrypted bytes epoll cannot see.
+        while self.link.readable || self.link.transport.pending() {
+            let n = match self.link.recv(buf)? {
+                Input::Data(n) => n,
+                Input::Nothing => break,
+                Input::Eof => return Ok(false),
             };
-            // A short read emptied the socket: the next arrival is a new edge.
-            if n < buf.len() && !self.peer_fin {
-                self.readable = false;
-            }
             self.split(&buf[..n], f)?;
         }
         Ok(true)
@@ -120,18 +93,27 @@ impl LineConn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Transport;
     use std::io::Write;
+    use std::os::fd::OwnedFd;
     use std::os::unix::net::UnixStream;
 
     fn conn() -> (LineConn, UnixStream) {
         let (a, b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
-        (LineConn::new(OwnedFd::from(a)), b)
+        let link = Link {
+            fd: OwnedFd::from(a),
+            transport: Transport::Plain,
+            readable: true,
+            writable: true,
+            peer_fin: false,
+        };
+        (LineConn::new(link), b)
     }
 
     fn lines(c: &mut LineConn, buf: &mut [u8]) -> Vec<String> {
         let mut got = Vec::new();
-        c.readable = true;
+        c.link.readable = true;
         let open = c
             .read_lines(buf, &mut |l: &[u8]| {
                 got.push(String::from_utf8_lossy(l).into_owned())
@@ -160,11 +142,11 @@ mod tests {
     fn close_and_overlong_lines_are_reported() {
         let (mut c, mut peer) = conn();
         peer.write_all(&vec![b'x'; MAX_CARRY + 1]).unwrap();
-        c.readable = true;
+        c.link.readable = true;
         let err = c.read_lines(&mut [0u8; 4096], &mut |_: &[u8]| {});
         assert_eq!(err.unwrap_err().kind(), io::ErrorKind::InvalidData);
         drop(peer);
-        c.readable = true;
+        c.link.readable = true;
         c.carry.clear();
         assert!(!c.read_lines(&mut [0u8; 4096], &mut |_: &[u8]| {}).unwrap());
     }

@@ -3,20 +3,20 @@
 //! (an `epoll_wait` share, a `recv` and a `send` per message) and can keep
 //! a single-threaded server busy from one core.
 //!
-//! Set-up, per connection: `socket` → `connect` (blocking; loopback answers
-//! at once) → `fcntl(O_NONBLOCK)` → `setsockopt(TCP_NODELAY)` →
+//! Set-up, per connection: [`Dialer::dial`] (`socket` → `connect` →
+//! `O_NONBLOCK` → `TCP_NODELAY`, and the ClientHello with `--tls`) →
 //! `epoll_ctl(ADD, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)`. The clock
-//! starts only once all are connected.
+//! starts only once all are connected and every TLS handshake is done.
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use super::link::Dialer;
 use super::stream::{Stream, Tally};
 use crate::error::{Context, Error, Result};
 use crate::sys::epoll::{self, Epoll, Event};
-use crate::sys::socket;
 
 /// A run ends with an error if no message completes for this long.
 const STALL: Duration = Duration::from_secs(10);
@@ -44,11 +44,11 @@ pub struct Load {
 }
 
 impl Load {
-    /// Opens `conns` connections to `addr`. With `count`, no more than
-    /// `count` messages are ever sent, and [`Load::run`] stops when all of
-    /// them are echoed.
+    /// Opens `conns` connections with `dialer` and finishes their TLS
+    /// handshakes. With `count`, no more than `count` messages are ever
+    /// sent, and [`Load::run`] stops when all of them are echoed.
     pub fn connect(
-        addr: SocketAddr,
+        dialer: &Dialer,
         conns: usize,
         size: usize,
         depth: usize,
@@ -57,27 +57,86 @@ impl Load {
         let epoll = Epoll::new().sys("epoll_create1")?;
         let mut streams = Vec::with_capacity(conns);
         for i in 0..conns {
-            let fd = socket::connect_tcp(addr).map_err(|source| Error::Connect { addr, source })?;
-            socket::set_nonblocking(fd.as_fd()).sys("fcntl(O_NONBLOCK)")?;
-            socket::set_nodelay(fd.as_fd()).sys("setsockopt(TCP_NODELAY)")?;
+            let link = dialer.dial()?;
             epoll
-                .add(fd.as_fd(), epoll::interest_all(), i as u64)
+                .add(link.fd.as_fd(), epoll::interest_all(), i as u64)
                 .sys("epoll_ctl")?;
-            streams.push(Some(Stream::new(fd, i, size, depth)));
+            streams.push(Some(Stream::new(link, i, size, depth)));
         }
-        Ok(Load {
+        let mut load = Load {
             epoll,
             events: Epoll::events(conns.clamp(1, 1024)),
             streams,
             live: conns,
             buf: vec![0u8; RECV_BUF].into_boxed_slice(),
-            addr,
+            addr: dialer.addr,
             budget: count.unwrap_or(u64::MAX),
             target: count,
             tally: Tally::default(),
             failed: 0,
             first_error: None,
-        })
+        };
+        load.handshake()?;
+        Ok(load)
+    }
+
+    /// Drives every TLS handshake to its end, sending no message; fails if
+    /// none finishes for [`STALL`] (plain connections have none).
+    fn handshake(&mut self) -> Result<()> {
+        let busy = |l: &Load| {
+            l.streams
+                .iter()
+                .flatten()
+                .filter(|s| s.link.handshaking())
+                .count()
+        };
+        let (mut left, mut since) = (busy(self), Instant::now());
+        while left > 0 {
+            if since.elapsed() >= STALL {
+                return Err(Error::Check(format!(
+                    "{left} TLS handshakes with {} unfinished after {} s",
+                    self.addr,
+                    STALL.as_secs()
+                )));
+            }
+            let n = self
+                .epoll
+                .wait(&mut self.events, Some(Duration::from_millis(100)))
+                .sys("epoll_wait")?;
+            for k in 0..n {
+                let ev = self.events[k];
+                let i = epoll::token(&ev) as usize;
+                let Some(Some(s)) = self.streams.get_mut(i) else {
+                    continue;
+                };
+                s.link.note(&ev);
+                let step = s.recv_some(&mut self.buf, Instant::now(), &mut self.tally);
+                let step = step.and_then(|open| match open {
+                    true => s.link.send(&[]).map(drop),
+                    false => Err(io::ErrorKind::UnexpectedEof.into()),
+                });
+                if let Err(source) = step {
+                    let call = "TLS handshake";
+                    let err = Error::Peer {
+                        call,
+                        addr: self.addr,
+                        source,
+                    };
+                    self.fail(i, &format!("connection {i}: {err}"));
+                }
+            }
+            let now_left = busy(self);
+            if now_left < left {
+                (left, since) = (now_left, Instant::now());
+            }
+            if self.live == 0 {
+                return Err(Error::Check(format!(
+                    "every connection failed its TLS handshake: {}",
+                    self.first_error.as_deref().unwrap_or("?")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Drives the load until `until` (or, with `--count`, until every
@@ -123,7 +182,7 @@ impl Load {
             return;
         };
         if let Some(ev) = ev {
-            s.note(ev);
+            s.link.note(ev);
         }
         let now = Instant::now();
         let outcome = match s.recv_some(&mut self.buf, now, &mut self.tally) {
@@ -145,7 +204,7 @@ impl Load {
     /// Closes one connection (`EPOLL_CTL_DEL`, then close) and counts it.
     fn fail(&mut self, i: usize, why: &str) {
         if let Some(s) = self.streams.get_mut(i).and_then(Option::take) {
-            let _ = self.epoll.delete(s.fd.as_fd());
+            let _ = self.epoll.delete(s.link.fd.as_fd());
             self.live -= 1;
             self.failed += 1;
             self.first_error.get_or_insert_with(|| why.to_owned());

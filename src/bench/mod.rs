@@ -15,6 +15,17 @@
 //!   from the timestamp inside the line ([`chat`]).
 //! - `idle`: `--conns` connections held idle for `--secs`; reports the
 //!   server's RSS before, after, and per connection ([`idle`]).
+//! - `handshake`: a new connection per handshake (`--conns` at a time),
+//!   each sending one `--size` message and reading its echo before it
+//!   closes; with `--resume`, resumed TLS handshakes. Reports handshakes
+//!   per second, how many were resumed, connect-to-echo latency and the
+//!   server's CPU per handshake ([`handshake`]).
+//!
+//! `--tls` runs any mode over TLS (rustls client sessions driven like the
+//! server's, [`link`]), trusting `--ca` and checking `--servername`; every
+//! connection shares one client config, so tickets can resume sessions.
+//! Handshakes happen before the measured window (except in `handshake`
+//! mode, where they are what is measured).
 //!
 //! All connections are opened first; then a warm-up (`--warmup`, not
 //! counted), then the measured window: `--secs`, or exactly `--count`
@@ -42,8 +53,10 @@
 mod chat;
 mod chatline;
 mod chatrun;
+mod handshake;
 mod idle;
 mod lineconn;
+mod link;
 mod load;
 mod pool;
 mod proc;
@@ -53,11 +66,13 @@ mod stream;
 mod window;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
 use crate::error::{Context, Error, Result};
+use link::dialer;
 use load::Load;
 use proc::Pid;
 use report::{Report, Usage};
@@ -76,6 +91,8 @@ pub enum BenchMode {
     Chat,
     /// `--conns` idle connections: the server's memory per connection.
     Idle,
+    /// A new connection (and TLS handshake) per echoed message.
+    Handshake,
 }
 
 impl BenchMode {
@@ -85,6 +102,7 @@ impl BenchMode {
             BenchMode::Stream => "stream",
             BenchMode::Chat => "chat",
             BenchMode::Idle => "idle",
+            BenchMode::Handshake => "handshake",
         }
     }
 }
@@ -131,6 +149,21 @@ pub struct BenchArgs {
     /// Print one JSON object with every figure instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// Speak TLS to the server (any mode).
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: the CA certificate that signed the server's.
+    #[arg(long, value_name = "PEM", default_value = "certs/ca.crt")]
+    pub ca: PathBuf,
+    /// With --tls: the name the server's certificate must carry
+    /// (default: the address's IP).
+    #[arg(long, value_name = "NAME")]
+    pub servername: Option<String>,
+    /// Handshake mode: resume sessions (a ticket from one priming
+    /// handshake, then from each connection); without it every handshake
+    /// is full.
+    #[arg(long, requires = "tls")]
+    pub resume: bool,
 }
 
 /// Checks the flags and turns seconds into durations.
@@ -143,6 +176,9 @@ fn durations(a: &BenchArgs) -> Result<(Duration, Duration)> {
         return Err(Error::Config(
             "--conns, --size and --depth must be at least 1".into(),
         ));
+    }
+    if a.resume && a.mode != BenchMode::Handshake {
+        return Err(Error::Config("--resume is for --mode handshake".into()));
     }
     if a.count == Some(0) {
         return Err(Error::Config("--count must be at least 1".into()));
@@ -171,6 +207,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     match args.mode {
         BenchMode::Chat => return chatrun::run(args, secs, warmup),
         BenchMode::Idle => return idle::run(args, secs),
+        BenchMode::Handshake => return handshake::run(args, secs, warmup),
         BenchMode::Pingpong | BenchMode::Stream => {}
     }
     let report = measure(args)?;
@@ -206,7 +243,8 @@ fn measure(args: &BenchArgs) -> Result<Report> {
         BenchMode::Stream => args.depth.unwrap_or(16),
         _ => 1,
     };
-    let mut load = Load::connect(args.addr, args.conns, args.size, depth, args.count)?;
+    let dialer = dialer(args)?;
+    let mut load = Load::connect(&dialer, args.conns, args.size, depth, args.count)?;
     if args.count.is_none() && !warmup.is_zero() {
         load.run(Some(Instant::now() + warmup))?;
         load.tally.clear();

@@ -2,11 +2,12 @@
 //! idle modes: connecting them (draining what the server sends meanwhile),
 //! reading whole lines ([`LineConn`]), and noticing each one's `HELLO`.
 //!
-//! Set-up, per connection: `socket` → `connect` (blocking; loopback answers
-//! at once) → `fcntl(O_NONBLOCK)` → `setsockopt(TCP_NODELAY)` →
+//! Set-up, per connection: [`Dialer::dial`] (`socket` → `connect` →
+//! `O_NONBLOCK` → `TCP_NODELAY`, and the ClientHello with `--tls`) →
 //! `epoll_ctl(ADD, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)`. Every
-//! connection is read until `EAGAIN` whenever it has data, so no kernel
-//! buffer fills and the server never sees a slow consumer.
+//! connection is read until `EAGAIN` whenever it has data (which also
+//! drives its TLS handshake), so no kernel buffer fills and the server
+//! never sees a slow consumer.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,9 +15,9 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 pub use super::lineconn::LineConn;
+use super::link::Dialer;
 use crate::error::{Context, Error, Result};
 use crate::sys::epoll::{self, Epoll, Event};
-use crate::sys::socket;
 
 /// The shared receive buffer.
 const RECV_BUF: usize = 64 * 1024;
@@ -39,30 +40,34 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Opens `n` connections to `addr`, draining what arrives as it goes.
-    pub fn connect(addr: SocketAddr, n: usize) -> Result<Pool> {
+    /// Opens `n` connections with `dialer`, draining what arrives as it goes.
+    pub fn connect(dialer: &Dialer, n: usize) -> Result<Pool> {
         let mut pool = Pool {
             epoll: Epoll::new().sys("epoll_create1")?,
             events: Epoll::events(n.clamp(1, 1024)),
             conns: Vec::with_capacity(n),
             buf: vec![0u8; RECV_BUF].into_boxed_slice(),
-            addr,
+            addr: dialer.addr,
             failed: 0,
             first_error: None,
         };
         for i in 0..n {
-            let fd = socket::connect_tcp(addr).map_err(|source| Error::Connect { addr, source })?;
-            socket::set_nonblocking(fd.as_fd()).sys("fcntl(O_NONBLOCK)")?;
-            socket::set_nodelay(fd.as_fd()).sys("setsockopt(TCP_NODELAY)")?;
+            let link = dialer.dial()?;
             pool.epoll
-                .add(fd.as_fd(), epoll::interest_all(), i as u64)
+                .add(link.fd.as_fd(), epoll::interest_all(), i as u64)
                 .sys("epoll_ctl")?;
-            pool.conns.push(Some(LineConn::new(fd)));
+            pool.conns.push(Some(LineConn::new(link)));
             if i % DRAIN_EVERY == DRAIN_EVERY - 1 {
                 pool.drain(Duration::ZERO)?;
             }
         }
         Ok(pool)
+    }
+
+    /// Connections still in their TLS handshake.
+    pub fn handshaking(&self) -> usize {
+        let conns = self.conns.iter().flatten();
+        conns.filter(|c| c.link.handshaking()).count()
     }
 
     /// Connections that have had their `HELLO`.
@@ -80,7 +85,7 @@ impl Pool {
         for k in 0..n {
             let ev = self.events[k];
             if let Some(Some(c)) = self.conns.get_mut(epoll::token(&ev) as usize) {
-                c.note(&ev);
+                c.link.note(&ev);
             }
         }
         Ok(n)
@@ -97,7 +102,13 @@ impl Pool {
         let Some(Some(c)) = self.conns.get_mut(i) else {
             return false;
         };
-        let source = match c.read_lines(&mut self.buf, &mut f) {
+        let read = c.read_lines(&mut self.buf, &mut f);
+        // TLS: a handshake flight the socket did not take at once.
+        let read = match read {
+            Ok(true) if c.link.transport.wants_write() => c.link.send(&[]).map(|_| true),
+            other => other,
+        };
+        let source = match read {
             Ok(true) => return true,
             Ok(false) => io::ErrorKind::UnexpectedEof.into(),
             Err(e) => e,
@@ -148,7 +159,7 @@ impl Pool {
     /// Closes one connection (`EPOLL_CTL_DEL`, then close) and counts it.
     pub fn fail(&mut self, i: usize, why: &str) {
         if let Some(c) = self.conns.get_mut(i).and_then(Option::take) {
-            let _ = self.epoll.delete(c.fd.as_fd());
+            let _ = self.epoll.delete(c.link.fd.as_fd());
             self.failed += 1;
             self.first_error.get_or_insert_with(|| why.to_owned());
         }

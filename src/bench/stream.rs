@@ -6,16 +6,16 @@
 //! repeated, and an echo is checked byte for byte against it at offset
 //! `received % size` (a shifted, dropped, corrupted or foreign byte shows
 //! up as a mismatch). The send buffer holds the pattern `depth` times, so
-//! any window of whole or partial messages leaves in one `send`. Nothing is
-//! allocated after [`Stream::new`].
+//! any window of whole or partial messages leaves in one `send` (with TLS:
+//! is handed to rustls in one write). Nothing is allocated after
+//! [`Stream::new`].
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
+use super::link::Link;
 use super::stats::Histogram;
-use crate::sys::epoll::{self, Event};
-use crate::sys::{socket, would_block};
+use crate::transport::Input;
 
 /// What the measured window has seen, over all connections.
 #[derive(Debug, Default)]
@@ -42,7 +42,7 @@ impl Tally {
 
 /// One connection to the server under test.
 pub struct Stream {
-    pub fd: OwnedFd,
+    pub link: Link,
     size: u64,
     depth: u64,
     /// The message pattern, `depth` times over.
@@ -54,9 +54,6 @@ pub struct Stream {
     recv: u64,
     /// The message being received has a byte that does not match.
     bad: bool,
-    readable: bool,
-    writable: bool,
-    peer_fin: bool,
 }
 
 /// A small xorshift generator: cheap, deterministic pattern bytes.
@@ -74,11 +71,11 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
 
 impl Stream {
     /// A connection sending `size`-byte messages, at most `depth` in flight.
-    pub fn new(fd: OwnedFd, index: usize, size: usize, depth: usize) -> Stream {
+    pub fn new(link: Link, index: usize, size: usize, depth: usize) -> Stream {
         let one = pattern(index as u64 + 1, size);
         let tx = one.repeat(depth).into_boxed_slice();
         Stream {
-            fd,
+            link,
             size: size as u64,
             depth: depth as u64,
             tx,
@@ -86,22 +83,6 @@ impl Stream {
             sent: 0,
             recv: 0,
             bad: false,
-            readable: false,
-            writable: true,
-            peer_fin: false,
-        }
-    }
-
-    /// Remembers what an edge-triggered event reported.
-    pub fn note(&mut self, ev: &Event) {
-        if epoll::is_readable(ev) || epoll::is_read_closed(ev) || epoll::is_error(ev) {
-            self.readable = true;
-        }
-        if epoll::is_read_closed(ev) || epoll::is_error(ev) {
-            self.peer_fin = true;
-        }
-        if epoll::is_writable(ev) || epoll::is_error(ev) {
-            self.writable = true;
         }
     }
 
@@ -111,31 +92,23 @@ impl Stream {
     }
 
     /// Sends as much of the window as the socket takes, starting at most
-    /// `*budget` new messages (and taking them off it). One `send` call.
+    /// `*budget` new messages (and taking them off it). One `send` call
+    /// (TLS: what rustls owes, then the window in one write to rustls).
     pub fn send_some(&mut self, now: Instant, budget: &mut u64) -> io::Result<()> {
-        if !self.writable {
+        if !self.link.writable {
             return Ok(());
         }
         let started = self.sent.div_ceil(self.size);
         let window = self.recv / self.size + self.depth;
         let limit = window.min(started.saturating_add(*budget)) * self.size;
-        if limit <= self.sent {
-            return Ok(());
-        }
         // The window never spans more than `depth` messages from a message
-        // boundary at or before `sent`, so this slice is inside `tx`.
+        // boundary at or before `sent`, so this slice is inside `tx`. An
+        // empty one still lets TLS send the records it owes.
         let off = (self.sent % self.size) as usize;
-        let len = (limit - self.sent) as usize;
-        let n = match socket::send(self.fd.as_fd(), &self.tx[off..off + len]) {
-            Ok(n) => n,
-            Err(e) if would_block(&e) => {
-                self.writable = false;
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        if n < len {
-            self.writable = false;
+        let len = limit.saturating_sub(self.sent) as usize;
+        let n = self.link.send(&self.tx[off..off + len])?;
+        if n == 0 {
+            return Ok(());
         }
         self.sent += n as u64;
         let now_started = self.sent.div_ceil(self.size);
@@ -154,15 +127,13 @@ impl Stream {
         now: Instant,
         tally: &mut Tally,
     ) -> io::Result<bool> {
-        while self.readable {
-            let n = match socket::recv(self.fd.as_fd(), buf) {
-                Ok(0) => return Ok(false),
-                Ok(n) => n,
-                Err(e) if would_block(&e) => {
-                    self.readable = false;
-                    break;
-                }
-                Err(e) => return Err(e),
+        // A short read empties the socket (the next arrival is a new
+        // edge); TLS may also hold decrypted bytes epoll cannot see.
+        while self.link.readable || self.link.transport.pending() {
+            let n = match self.link.recv(buf)? {
+                Input::Data(n) => n,
+                Input::Nothing => break,
+                Input::Eof => return Ok(false),
             };
             if self.recv + n as u64 > self.sent {
                 return Err(io::Error::new(
@@ -171,10 +142,6 @@ impl Stream {
                 ));
             }
             self.check(&buf[..n], now, tally);
-            // A short read emptied the socket: the next arrival is a new edge.
-            if n < buf.len() && !self.peer_fin {
-                self.readable = false;
-            }
         }
         Ok(true)
     }
@@ -206,15 +173,22 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Transport;
     use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
     use std::os::unix::net::UnixStream;
 
     fn pair(size: usize, depth: usize) -> (Stream, UnixStream) {
         let (a, b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
-        let mut s = Stream::new(OwnedFd::from(a), 3, size, depth);
-        s.readable = true;
-        (s, b)
+        let link = Link {
+            fd: OwnedFd::from(a),
+            transport: Transport::Plain,
+            readable: true,
+            writable: true,
+            peer_fin: false,
+        };
+        (Stream::new(link, 3, size, depth), b)
     }
 
     /// Plays the echo server: reads what is there and sends it back,
@@ -283,7 +257,7 @@ mod tests {
         let err = s.recv_some(&mut [0u8; 64], Instant::now(), &mut Tally::default());
         assert_eq!(err.unwrap_err().kind(), io::ErrorKind::InvalidData);
         drop(peer);
-        s.readable = true;
+        s.link.readable = true;
         assert!(!s
             .recv_some(&mut [0u8; 64], Instant::now(), &mut Tally::default())
             .unwrap());

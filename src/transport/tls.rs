@@ -47,8 +47,14 @@ impl Write for Sock<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         socket::send(self.fd, buf)
     }
+    /// rustls hands over every record it holds; one record (a pingpong
+    /// echo) goes with `send`, which the kernel takes without importing a
+    /// `msghdr` and an iovec array.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        socket::send_vectored(self.fd, bufs)
+        match bufs {
+            [one] => socket::send(self.fd, one),
+            _ => socket::send_vectored(self.fd, bufs),
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -148,6 +154,41 @@ impl TlsSession {
             self.in_flight += taken;
         }
         out.push_copy(&data[taken..]);
+    }
+
+    /// For a client that keeps its own unsent bytes (the load generator):
+    /// sends what rustls owes, then, while the socket takes it all, hands
+    /// rustls as much of `data` as it accepts and sends that. Returns the
+    /// plaintext bytes taken (0 before the handshake ends); clears
+    /// `writable` when the socket is full. Nothing is copied into a queue.
+    pub fn send_some(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        data: &[u8],
+        writable: &mut bool,
+    ) -> io::Result<usize> {
+        let mut taken = 0;
+        while *writable {
+            if self.write_tls(fd)? == Flushed::Blocked {
+                *writable = false;
+                break;
+            }
+            if taken == data.len() || self.state != TlsState::Open {
+                break;
+            }
+            match self.conn.writer().write(&data[taken..])? {
+                0 => break,
+                n => taken += n,
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Whether the handshake resumed an earlier session (`None` until it
+    /// is done).
+    pub fn resumed(&self) -> Option<bool> {
+        let kind = self.conn.handshake_kind()?;
+        Some(kind == rustls::HandshakeKind::Resumed)
     }
 
     /// Best effort: `data` goes to rustls after the records it already
