@@ -15,6 +15,7 @@ use std::time::Instant;
 use super::chatline::{self, Relayed};
 use super::link::Dialer;
 use super::pool::{Pool, STALL};
+use super::progress::Progress;
 use super::stats::Histogram;
 use super::window::Window;
 use crate::error::Result;
@@ -170,6 +171,7 @@ impl ChatLoad {
         }
         let mut last = self.book.tally.deliveries;
         let mut progress = Instant::now();
+        let mut shown = Progress::new("deliveries");
         loop {
             if self.target.is_some_and(|t| self.book.tally.lines >= t) || self.pool.failed > 0 {
                 return Ok(());
@@ -181,6 +183,7 @@ impl ChatLoad {
             if self.book.tally.deliveries != last {
                 (last, progress) = (self.book.tally.deliveries, now);
             }
+            shown.tick(now, self.book.tally.deliveries);
             let stall_at = progress + STALL;
             if now >= stall_at {
                 self.pool.fail(0, "no line delivered for 10 s");

@@ -14,6 +14,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::link::Dialer;
+use super::progress::Progress;
 use super::stream::{Stream, Tally};
 use crate::error::{Context, Error, Result};
 use crate::sys::epoll::{self, Epoll, Event};
@@ -147,6 +148,7 @@ impl Load {
         }
         let mut last_msgs = self.tally.msgs;
         let mut last_progress = Instant::now();
+        let mut shown = Progress::new("msgs");
         loop {
             if self.target.is_some_and(|t| self.tally.msgs >= t) || self.live == 0 {
                 return Ok(());
@@ -158,6 +160,7 @@ impl Load {
             if self.tally.msgs != last_msgs {
                 (last_msgs, last_progress) = (self.tally.msgs, now);
             }
+            shown.tick(now, self.tally.msgs);
             let stall_at = last_progress + STALL;
             if now >= stall_at {
                 self.fail_all("no echo for 10 s");

@@ -60,6 +60,7 @@ mod link;
 mod load;
 mod pool;
 mod proc;
+mod progress;
 mod report;
 mod stats;
 mod stream;
