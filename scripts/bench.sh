@@ -32,19 +32,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REL=$ROOT/target/release
 OUT=$ROOT/target/bench
 
-QUICK=0
-case ${1:-} in
-    --quick) QUICK=1 ;;
-    "") ;;
-    -h | --help)
-        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-        exit 0
-        ;;
-    *)
-        echo "usage: $0 [--quick]" >&2
-        exit 2
-        ;;
-esac
+# shellcheck source=scripts/quick.sh
+source "$(dirname "${BASH_SOURCE[0]}")/quick.sh"
+parse_quick "$@"
 if ((QUICK)); then
     BUDGET=${BUDGET:-112}
 else

@@ -22,14 +22,12 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-case ${1:-} in
-    --quick) SECS=${SECS:-1} WARMUP=${WARMUP:-0.3} ROUNDS=${ROUNDS:-1} CG_N=${CG_N:-200} IDLE=${IDLE:-2000} ;;
-    "") ;;
-    *)
-        echo "usage: $0 [--quick]" >&2
-        exit 2
-        ;;
-esac
+# shellcheck source=scripts/quick.sh
+source "$(dirname "${BASH_SOURCE[0]}")/quick.sh"
+parse_quick "$@"
+if ((QUICK)); then
+    SECS=${SECS:-1} WARMUP=${WARMUP:-0.3} ROUNDS=${ROUNDS:-1} CG_N=${CG_N:-200} IDLE=${IDLE:-2000}
+fi
 SECS=${SECS:-2}       # measured seconds per fan-out run (after WARMUP)
 WARMUP=${WARMUP:-0.5}
 ROUNDS=${ROUNDS:-3}

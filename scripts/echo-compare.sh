@@ -38,19 +38,9 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-QUICK=0
-case ${1:-} in
-    --quick) QUICK=1 ;;
-    "") ;;
-    -h | --help)
-        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-        exit 0
-        ;;
-    *)
-        echo "usage: $0 [--quick]" >&2
-        exit 2
-        ;;
-esac
+# shellcheck source=scripts/quick.sh
+source "$(dirname "${BASH_SOURCE[0]}")/quick.sh"
+parse_quick "$@"
 if ((QUICK)); then
     ROUNDS=${ROUNDS:-1} SECS=${SECS:-1} WARMUP=${WARMUP:-0.2} N=5000
 else

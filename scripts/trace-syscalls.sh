@@ -63,7 +63,7 @@ within_10s grep -q '^[0-9]* *accept4(.*) = [0-9]' "$dir/trace" || {
 }
 
 # The server is strace's child; SIGTERM asks it for a graceful shutdown.
-server=$(cat "/proc/$tracer/task/$tracer/children" 2>/dev/null | awk '{print $1}')
+server=$(awk '{print $1}' "/proc/$tracer/task/$tracer/children" 2>/dev/null)
 [[ -n $server ]] || server=$(awk 'NR == 1 {print $1}' "$dir/trace")
 kill -TERM "$server"
 status=0
