@@ -210,3 +210,35 @@ fn emfile_sheds_connections_without_spinning() {
     assert_echo(&mut fresh, b"after EMFILE");
     assert_echo(&mut fresh, &random_bytes(100_000, 50));
 }
+
+/// `--linger-timeout`: a connection the server is closing (the client
+/// half-closed) that never reads what it is owed is not kept forever.
+#[test]
+fn closing_connection_that_never_reads_is_dropped_after_linger_timeout() {
+    let server = Server::start(&[
+        "--tcp",
+        "127.0.0.1:0",
+        "--linger-timeout",
+        "1",
+        "--max-output",
+        "67108864",
+    ]);
+    let idle = server.idle_fds();
+    let mut c = connect_small_rcvbuf(server.addr(), 4096);
+    // The server reads all of it (under --max-output) and owes it back.
+    c.write_all(&random_bytes(8 << 20, 7)).expect("write");
+    c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    // The server has read to EOF and owes more than the socket can take:
+    // it holds the connection while it waits for the client to read...
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.open_fds(), idle + 1, "closed before its linger time");
+    // ...but only for --linger-timeout (the bound, not the client, ends it).
+    let t0 = Instant::now();
+    server.wait_fds(idle);
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t0.elapsed()
+    );
+    drop(c);
+}
