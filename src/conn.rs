@@ -61,6 +61,11 @@ pub struct Conn {
     pub dirty: bool,
     /// Marked to be cut (slow consumer): takes no more output.
     pub cut: bool,
+    /// `shutdown(SHUT_WR)` was sent: the connection only waits until
+    /// closing it can no longer destroy bytes still in flight.
+    pub fin_sent: bool,
+    /// A re-check of that is on the timer heap.
+    pub recheck: bool,
 }
 
 impl Conn {
@@ -77,6 +82,8 @@ impl Conn {
             writable: true,
             peer_fin: false,
             read_closed: false,
+            fin_sent: false,
+            recheck: false,
             queued: false,
             dirty: false,
             cut: false,

@@ -111,3 +111,56 @@ fn udp_address_in_use_exits_one_naming_it() {
     let want = format!("listen udp://{addr}: ");
     assert!(stderr.contains(&want), "stderr lacks {want:?}:\n{stderr}");
 }
+
+/// Graceful shutdown loses nothing in flight to a client that is still
+/// sending: the server's FIN waits behind 200 KB the client has not read
+/// yet, and input arriving after a plain `close` would be answered with an
+/// RST that throws the unacknowledged tail away. The server keeps the
+/// socket (reading and discarding) until the client has acknowledged every
+/// byte, and only then closes.
+#[test]
+fn shutdown_loses_nothing_to_a_client_that_keeps_sending() {
+    let mut server = Server::start(&["--tcp", "127.0.0.1:0", "--shutdown-timeout", "20"]);
+    let mut c = connect_small_rcvbuf(server.addr(), 4096);
+    let data = random_bytes(200_000, 11);
+    c.write_all(&data).expect("write");
+    let me = c.local_addr().expect("local addr");
+    // The server has read it all and handed the echo to its kernel.
+    wait_until("the server to read all it was sent", || {
+        tcp_queues(server.addr(), me).is_some_and(|q| q.rx == 0 && q.tx > 0)
+    });
+    let mut trickle = c.try_clone().expect("clone");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let sender = std::thread::spawn(move || {
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            if trickle.write_all(b"x").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    server.signal(Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(200)); // input keeps arriving meanwhile
+    let got = read_until_end(&mut c, data.len() + 4096);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = sender.join();
+    assert_eq!(got.len(), data.len(), "lost the tail of what was owed");
+    assert!(got == data, "echo differs");
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+}
+
+/// Reads until EOF or a reset, at most `limit` bytes; bounded by TIMEOUT.
+fn read_until_end(s: &mut std::net::TcpStream, limit: usize) -> Vec<u8> {
+    use std::io::Read;
+    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    while got.len() < limit {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
+}

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use slab::Slab;
 
-use super::{conn_token, token_key, Reactor, HANDSHAKE, LINGER};
+use super::{conn_token, token_key, Reactor, HANDSHAKE, LINGER, RECHECK};
 use crate::chat::router::Outbox;
 use crate::chat::{Departure, Expiry};
 use crate::conn::{Conn, Phase};
@@ -189,12 +189,19 @@ impl Reactor {
             let live = self
                 .conns
                 .get(key)
-                .is_some_and(|c| conn_token(key, c.gen) == token & !(LINGER | HANDSHAKE));
+                .is_some_and(|c| conn_token(key, c.gen) == token & !(LINGER | HANDSHAKE | RECHECK));
             if !live {
                 continue;
             }
             if token & HANDSHAKE != 0 {
                 self.handshake_expired(key);
+                continue;
+            }
+            if token & RECHECK != 0 {
+                if let Some(c) = self.conns.get_mut(key) {
+                    c.recheck = false;
+                }
+                self.finish(key);
                 continue;
             }
             if token & LINGER != 0 {

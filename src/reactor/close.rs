@@ -1,15 +1,20 @@
 //! The close path: a turn's rarer outcomes (error, EOF, done), `CLOSING`
-//! with its linger deadline, FIN after the last byte, and the close itself
+//! with its linger deadline, FIN after the last byte, a lingering close
+//! until nothing in flight can be lost, and the close itself
 //! (`EPOLL_CTL_DEL`, then `close` by `Drop`), telling chat how it went.
 
 use std::cmp::Reverse;
 use std::io;
 use std::os::fd::AsFd;
+use std::time::Duration;
 
-use super::{conn_token, Reactor, LINGER};
+use super::{conn_token, Reactor, LINGER, RECHECK};
 use crate::chat::Departure;
 use crate::conn::Phase;
-use crate::sys::socket;
+use crate::sys::{socket, would_block};
+
+/// How often a connection that sent its FIN looks at its unacked bytes.
+const RECHECK_EVERY: Duration = Duration::from_millis(10);
 
 impl Reactor {
     /// The rarer outcomes of a turn: an error, the peer's EOF, a finished
@@ -66,13 +71,55 @@ impl Reactor {
 
     /// Ends a connection that owes nothing: FIN after the last byte, then close.
     pub(super) fn finish(&mut self, key: usize) {
-        self.end_stream(key);
-        self.close(key, Departure::Quiet);
+        if self.linger(key) {
+            self.close(key, Departure::Quiet);
+            return;
+        }
+        // Look again shortly: acknowledgements bring no epoll event.
+        if let Some(c) = self.conns.get_mut(key) {
+            if !c.recheck {
+                c.recheck = true;
+                let at = self.now + RECHECK_EVERY;
+                self.timers
+                    .push(Reverse((at, conn_token(key, c.gen) | RECHECK)));
+            }
+        }
     }
 
+    /// Sends FIN once, then reads and discards what the client still sends.
+    /// Closing with unread input answers with an RST, which can destroy the
+    /// last bytes still on their way to the client; so the connection stays
+    /// until the client's EOF, or until the client has acknowledged every
+    /// byte (`SIOCOUTQ` = 0: an RST can no longer destroy anything), within
+    /// `--linger-timeout` or the shutdown deadline. Returns `true` once it
+    /// can be closed.
+    fn linger(&mut self, key: usize) -> bool {
+        let Some(c) = self.conns.get_mut(key) else {
+            return false;
+        };
+        if !c.fin_sent {
+            c.fin_sent = true;
+            if socket::shutdown_write(c.fd.as_fd()).is_err() {
+                return true;
+            }
+        }
+        if c.read_closed {
+            return true;
+        }
+        loop {
+            match socket::recv(c.fd.as_fd(), &mut self.buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if would_block(&e) => break,
+                Err(_) => return true,
+            }
+        }
+        socket::unacked(c.fd.as_fd()).map_or(true, |n| n == 0)
+    }
     /// FIN after the last byte written, and unread bytes drained.
     pub(super) fn end_stream(&mut self, key: usize) {
         if let Some(c) = self.conns.get_mut(key) {
+            c.fin_sent = true;
             let _ = socket::shutdown_write(c.fd.as_fd());
             if !c.read_closed {
                 // Unread bytes at close(2) turn the FIN into an RST, which can

@@ -67,10 +67,10 @@ const READ_BUF: usize = 64 * 1024;
 const EVENTS: usize = 1024;
 
 /// Tokens with this bit are fixed sources (signals, listeners, UDP);
-/// without it, the low 32 bits are a slab key and the next 29 a generation
-/// (bits 61 and 62 mark timer-heap entries).
+/// without it, the low 32 bits are a slab key and the next 28 a generation
+/// (bits 60 to 62 mark timer-heap entries).
 const FIXED: u64 = 1 << 63;
-const GEN_MASK: u32 = 0x1fff_ffff;
+const GEN_MASK: u32 = 0x0fff_ffff;
 const SIGNAL_TOKEN: u64 = FIXED;
 const LISTENER_KIND: u64 = 1 << 32;
 const UDP_KIND: u64 = 2 << 32;
@@ -78,6 +78,9 @@ const UDP_KIND: u64 = 2 << 32;
 const LINGER: u64 = 1 << 62;
 /// In the timer heap: this entry ends a TLS handshake that took too long.
 const HANDSHAKE: u64 = 1 << 61;
+/// In the timer heap: look again at a connection that sent its FIN and
+/// waits for the client to acknowledge the last bytes.
+const RECHECK: u64 = 1 << 60;
 
 fn conn_token(key: usize, gen: u32) -> u64 {
     (u64::from(gen) << 32) | key as u64

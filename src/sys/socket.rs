@@ -202,6 +202,20 @@ pub fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usi
     cvt_len(|| unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
 }
 
+/// `ioctl(SIOCOUTQ)`: bytes in the socket's send queue that the peer has
+/// not acknowledged yet. At 0, nothing sent can be lost any more, even if
+/// the connection ends with an RST.
+pub fn unacked(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ for sockets) writes one int through the
+    // pointer, which points at `n`, alive for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.max(0) as usize)
+}
+
 /// `shutdown(fd, SHUT_WR)`: send FIN after everything already written.
 pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     cvt_r(|| ns::shutdown(fd.as_raw_fd(), ns::Shutdown::Write))
