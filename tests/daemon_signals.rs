@@ -81,9 +81,11 @@ fn stop_gives_up_on_a_process_that_ignores_sigterm() {
     }
     let dir = TempDir::new("stuck");
     let pidfile = dir.path("ed.pid");
-    // A stand-in that holds the lock and ignores SIGTERM.
+    // A stand-in that holds the lock and ignores SIGTERM: the trap comes
+    // first, so the pid is never visible before SIGTERM is ignored (an
+    // ignored signal stays ignored across exec).
     let script =
-        r#"exec 9<>"$1"; flock -n 9 || exit 3; echo $$ > "$1"; trap "" TERM; exec sleep 30"#;
+        r#"trap "" TERM; exec 9<>"$1"; flock -n 9 || exit 3; echo $$ > "$1"; exec sleep 30"#;
     let mut holder = Command::new("bash")
         .args(["-c", script, "bash"])
         .arg(&pidfile)
