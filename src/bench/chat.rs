@@ -241,3 +241,12 @@ impl ChatLoad {
         }
     }
 }
+
+impl super::Window for ChatLoad {
+    fn run_until(&mut self, until: Option<Instant>) -> Result<()> {
+        self.run(until)
+    }
+    fn forget(&mut self) {
+        self.tally().clear();
+    }
+}

@@ -9,13 +9,12 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::chat::{ChatLoad, Shape};
 use super::chatline::MIN_SIZE;
-use super::proc::{self, Pid};
 use super::report::{json_string, latency_us, num, Usage};
-use super::{cpu_now, BenchArgs};
+use super::BenchArgs;
 use crate::error::{Error, Result};
 
 /// The figures of one chat run.
@@ -86,23 +85,7 @@ pub fn run(args: &BenchArgs, secs: Duration, warmup: Duration) -> Result<()> {
 
 fn measure(args: &BenchArgs, shape: Shape, secs: Duration, warmup: Duration) -> Result<ChatReport> {
     let mut load = ChatLoad::connect(&super::dialer(args)?, shape, args.count)?;
-    if args.count.is_none() && !warmup.is_zero() {
-        load.run(Some(Instant::now() + warmup))?;
-        load.tally().clear();
-    }
-    let (server0, gen0) = cpu_now(args.server_pid)?;
-    let start = Instant::now();
-    load.run(args.count.is_none().then(|| start + secs))?;
-    let elapsed = start.elapsed();
-    let (server1, gen1) = cpu_now(args.server_pid)?;
-    let usage = Usage {
-        server_cpu_us: server0.zip(server1).map(|(a, b)| b.saturating_sub(a)),
-        server_rss_kib: match args.server_pid {
-            Some(pid) => Some(proc::rss_kib(Pid::Other(pid))?),
-            None => None,
-        },
-        gen_cpu_us: gen1.saturating_sub(gen0),
-    };
+    let (elapsed, usage) = super::measure(&mut load, args, secs, warmup)?;
     let tally = load.tally();
     let (lines, deliveries) = (tally.lines, tally.deliveries);
     let (order_errors, bad_lines) = (tally.order_errors, tally.bad_lines);

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use super::link::{Dialer, Link};
 use super::report::latency_us;
 use super::stats::Histogram;
-use super::{cpu_now, dialer, BenchArgs};
+use super::{dialer, measure, BenchArgs, Window};
 use crate::error::{Context, Error, Result};
 use crate::sys::epoll::{self, Epoll};
 use crate::transport::Input;
@@ -232,15 +232,7 @@ pub fn run(args: &BenchArgs, secs: Duration, warmup: Duration) -> Result<()> {
         hs.slots = (0..args.conns).map(|_| None).collect();
     }
     hs.budget = args.count.unwrap_or(u64::MAX);
-    if args.count.is_none() && !warmup.is_zero() {
-        hs.run(Some(Instant::now() + warmup))?;
-    }
-    hs.tally.clear();
-    let (server0, gen0) = cpu_now(args.server_pid)?;
-    let start = Instant::now();
-    hs.run(args.count.is_none().then(|| start + secs))?;
-    let elapsed = start.elapsed();
-    let (server1, gen1) = cpu_now(args.server_pid)?;
+    let (elapsed, usage) = measure(&mut hs, args, secs, warmup)?;
     let report = HandshakeReport {
         addr: args.addr,
         conns: args.conns,
@@ -252,9 +244,18 @@ pub fn run(args: &BenchArgs, secs: Duration, warmup: Duration) -> Result<()> {
         mismatches: hs.tally.mismatches,
         failed: hs.tally.failed,
         latency_us: latency_us(&hs.tally.latency),
-        server_cpu_us: server0.zip(server1).map(|(a, b)| b.saturating_sub(a)),
-        gen_cpu_us: gen1.saturating_sub(gen0),
+        server_cpu_us: usage.server_cpu_us,
+        gen_cpu_us: usage.gen_cpu_us,
         first_error: hs.first_error.take(),
     };
     report.print(args.json)
+}
+
+impl Window for Handshakes<'_> {
+    fn run_until(&mut self, until: Option<Instant>) -> Result<()> {
+        self.run(until)
+    }
+    fn forget(&mut self) {
+        self.tally.clear();
+    }
 }

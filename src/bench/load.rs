@@ -223,3 +223,12 @@ impl Load {
         self.live = 0;
     }
 }
+
+impl super::Window for Load {
+    fn run_until(&mut self, until: Option<Instant>) -> Result<()> {
+        self.run(until)
+    }
+    fn forget(&mut self) {
+        self.tally.clear();
+    }
+}

@@ -191,6 +191,42 @@ fn durations(a: &BenchArgs) -> Result<(Duration, Duration)> {
     Ok((run, secs("--warmup", a.warmup)?))
 }
 
+/// A load that runs until a deadline (or its own `--count`), and can
+/// forget what it counted (after the warm-up).
+pub(super) trait Window {
+    fn run_until(&mut self, until: Option<Instant>) -> Result<()>;
+    fn forget(&mut self);
+}
+
+/// The warm-up (not counted), then the measured window (`--secs`, or up to
+/// `--count`, which has no warm-up), with the server's and this process's
+/// CPU read on either side of it and the server's RSS at its end.
+pub(super) fn measure(
+    load: &mut impl Window,
+    args: &BenchArgs,
+    secs: Duration,
+    warmup: Duration,
+) -> Result<(Duration, Usage)> {
+    if args.count.is_none() && !warmup.is_zero() {
+        load.run_until(Some(Instant::now() + warmup))?;
+    }
+    load.forget();
+    let (server0, gen0) = cpu_now(args.server_pid)?;
+    let start = Instant::now();
+    load.run_until(args.count.is_none().then(|| start + secs))?;
+    let elapsed = start.elapsed();
+    let (server1, gen1) = cpu_now(args.server_pid)?;
+    let usage = Usage {
+        server_cpu_us: server0.zip(server1).map(|(a, b)| b.saturating_sub(a)),
+        server_rss_kib: match args.server_pid {
+            Some(pid) => Some(proc::rss_kib(Pid::Other(pid))?),
+            None => None,
+        },
+        gen_cpu_us: gen1.saturating_sub(gen0),
+    };
+    Ok((elapsed, usage))
+}
+
 /// CPU used so far by the server (if known) and by this process, µs.
 pub(super) fn cpu_now(server: Option<u32>) -> Result<(Option<u64>, u64)> {
     let server = match server {
@@ -211,7 +247,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         BenchMode::Handshake => return handshake::run(args, secs, warmup),
         BenchMode::Pingpong | BenchMode::Stream => {}
     }
-    let report = measure(args)?;
+    let report = echo_load(args)?;
     println!(
         "{}",
         if args.json {
@@ -237,8 +273,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Connects, warms up, and measures one window.
-fn measure(args: &BenchArgs) -> Result<Report> {
+/// Connects an echo load (pingpong or stream), warms up, measures one window.
+fn echo_load(args: &BenchArgs) -> Result<Report> {
     let (secs, warmup) = durations(args)?;
     let depth = match args.mode {
         BenchMode::Stream => args.depth.unwrap_or(16),
@@ -246,23 +282,7 @@ fn measure(args: &BenchArgs) -> Result<Report> {
     };
     let dialer = dialer(args)?;
     let mut load = Load::connect(&dialer, args.conns, args.size, depth, args.count)?;
-    if args.count.is_none() && !warmup.is_zero() {
-        load.run(Some(Instant::now() + warmup))?;
-        load.tally.clear();
-    }
-    let (server0, gen0) = cpu_now(args.server_pid)?;
-    let start = Instant::now();
-    load.run(args.count.is_none().then(|| start + secs))?;
-    let elapsed = start.elapsed();
-    let (server1, gen1) = cpu_now(args.server_pid)?;
-    let usage = Usage {
-        server_cpu_us: server0.zip(server1).map(|(a, b)| b.saturating_sub(a)),
-        server_rss_kib: match args.server_pid {
-            Some(pid) => Some(proc::rss_kib(Pid::Other(pid))?),
-            None => None,
-        },
-        gen_cpu_us: gen1.saturating_sub(gen0),
-    };
+    let (elapsed, usage) = measure(&mut load, args, secs, warmup)?;
     Ok(Report {
         mode: args.mode.name(),
         addr: args.addr,
