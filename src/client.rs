@@ -49,16 +49,8 @@ const SOCKET_TOKEN: u64 = 1;
 pub struct ClientArgs {
     /// Server address, e.g. 127.0.0.1:7000.
     pub addr: SocketAddr,
-    /// Speak TLS (e.g. to 127.0.0.1:7443).
-    #[arg(long)]
-    pub tls: bool,
-    /// With --tls: the CA certificate that signed the server's.
-    #[arg(long, value_name = "PEM", default_value = "certs/ca.crt")]
-    pub ca: PathBuf,
-    /// With --tls: the name the server's certificate must carry
-    /// (default: the address's IP).
-    #[arg(long, value_name = "NAME")]
-    pub servername: Option<String>,
+    #[command(flatten)]
+    pub tls: transport::client::TlsArgs,
     /// With --tls: present this client certificate (mTLS).
     #[arg(long, value_name = "PEM", requires = "key")]
     pub cert: Option<PathBuf>,
@@ -69,15 +61,12 @@ pub struct ClientArgs {
 
 /// A plain transport, or a TLS client session as the flags say.
 fn transport(args: &ClientArgs) -> Result<Transport> {
-    if !args.tls {
+    if !args.tls.tls {
         return Ok(Transport::Plain);
     }
     let identity = args.cert.as_deref().zip(args.key.as_deref());
-    let config = transport::client::config(&args.ca, identity)?;
-    let name = args
-        .servername
-        .clone()
-        .unwrap_or_else(|| args.addr.ip().to_string());
+    let config = transport::client::config(&args.tls.ca, identity)?;
+    let name = args.tls.name_for(args.addr);
     Ok(Transport::Tls(Box::new(transport::client::connect(
         config, &name,
     )?)))

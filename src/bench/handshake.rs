@@ -236,7 +236,7 @@ pub fn run(args: &BenchArgs, secs: Duration, warmup: Duration) -> Result<()> {
     let report = HandshakeReport {
         addr: args.addr,
         conns: args.conns,
-        tls: args.tls,
+        tls: args.tls.tls,
         resume: args.resume,
         elapsed,
         handshakes: hs.tally.handshakes,

@@ -76,19 +76,16 @@ impl Dialer {
 /// config for the whole run. Resumption is off only for full handshakes in
 /// `handshake` mode.
 pub fn dialer(args: &BenchArgs) -> Result<Dialer> {
-    if !args.tls {
+    if !args.tls.tls {
         return Ok(Dialer::plain(args.addr));
     }
-    let mut config = crate::transport::client::config(&args.ca, None)?;
+    let mut config = crate::transport::client::config(&args.tls.ca, None)?;
     if args.mode == BenchMode::Handshake && !args.resume {
         let mut full = (*config).clone();
         full.resumption = Resumption::disabled();
         config = Arc::new(full);
     }
-    let name = match &args.servername {
-        Some(name) => name.clone(),
-        None => args.addr.ip().to_string(),
-    };
+    let name = args.tls.name_for(args.addr);
     Ok(Dialer {
         addr: args.addr,
         tls: Some((config, name)),

@@ -67,7 +67,6 @@ mod stream;
 mod window;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
@@ -150,16 +149,8 @@ pub struct BenchArgs {
     /// Print one JSON object with every figure instead of the summary.
     #[arg(long)]
     pub json: bool,
-    /// Speak TLS to the server (any mode).
-    #[arg(long)]
-    pub tls: bool,
-    /// With --tls: the CA certificate that signed the server's.
-    #[arg(long, value_name = "PEM", default_value = "certs/ca.crt")]
-    pub ca: PathBuf,
-    /// With --tls: the name the server's certificate must carry
-    /// (default: the address's IP).
-    #[arg(long, value_name = "NAME")]
-    pub servername: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::transport::client::TlsArgs,
     /// Handshake mode: resume sessions (a ticket from one priming
     /// handshake, then from each connection); without it every handshake
     /// is full.

@@ -18,7 +18,8 @@
 //! Keeping one config for many connections lets rustls resume sessions
 //! (tickets), which is what a `handshake` bench of resumed handshakes needs.
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
@@ -27,6 +28,31 @@ use rustls::{ClientConfig, ClientConnection};
 use super::config::{load_certs, load_key, load_roots};
 use super::TlsSession;
 use crate::error::{Error, Result};
+
+/// The flags that make a client speak TLS, shared by `edgechat client`
+/// and `edgechat bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsArgs {
+    /// Speak TLS (e.g. to 127.0.0.1:7443).
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: the CA certificate that signed the server's.
+    #[arg(long, value_name = "PEM", default_value = "certs/ca.crt")]
+    pub ca: PathBuf,
+    /// With --tls: the name the server's certificate must carry
+    /// (default: the address's IP).
+    #[arg(long, value_name = "NAME")]
+    pub servername: Option<String>,
+}
+
+impl TlsArgs {
+    /// The name to check the certificate of the server at `addr` against.
+    pub fn name_for(&self, addr: SocketAddr) -> String {
+        self.servername
+            .clone()
+            .unwrap_or_else(|| addr.ip().to_string())
+    }
+}
 
 /// A client config trusting the CA certificates in `ca`, presenting the
 /// certificate and key in `identity` if given (mTLS).
