@@ -156,18 +156,22 @@ impl Router {
         out: &mut impl Outbox,
     ) {
         let line = self.encode(parts);
+        self.fan_out(room, except, &line, out);
+    }
+
+    /// Queues one encoded `line` for everyone in `room` but `except`.
+    fn fan_out(&mut self, room: &str, except: usize, line: &Rc<[u8]>, out: &mut impl Outbox) {
         let Some(r) = self.rooms.get(room) else {
             return;
         };
         let mut sent = 0u64;
         for &m in r.members.iter().filter(|&&m| m != except) {
-            out.deliver(m, &line);
+            out.deliver(m, line);
             sent += 1;
         }
         self.stats.msgs_out += sent;
         self.stats.bytes_out += sent * line.len() as u64;
     }
-
     /// A new client: gets a fresh `guest<N>`, `HELLO`, and joins `lobby`.
     pub fn connect(&mut self, key: usize, out: &mut impl Outbox) {
         let nick = self.fresh_guest();
@@ -292,8 +296,13 @@ impl Router {
     }
 
     fn say(&mut self, key: usize, text: &str, out: &mut impl Outbox) {
-        let Some(c) = self.client(key) else { return };
-        let (room, nick) = (c.room.clone(), c.nick.clone());
-        self.broadcast(&room, key, &["MSG", &nick, &scrub(text)], out);
+        // Encoded straight from the sender's entry: no copy of its nick per
+        // message (the room is an `Rc`: cloning it only counts).
+        let Some(c) = self.clients.get(key).and_then(Option::as_ref) else {
+            return;
+        };
+        let line = encode(&mut self.scratch, &["MSG", &c.nick, &scrub(text)]);
+        let room = c.room.clone();
+        self.fan_out(&room, key, &line, out);
     }
 }
