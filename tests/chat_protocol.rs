@@ -21,9 +21,14 @@ fn hello_join_and_room_text() {
 #[test]
 fn guest_numbers_are_not_reused() {
     let srv = Server::start(&[]);
+    let mut witness = srv.join();
     let a = srv.join();
     let first = a.nick.clone();
+    witness.expect(&[&format!("JOIN {first}")]);
     drop(a);
+    // Once the server has seen `a` leave, its number is free to reuse (if
+    // numbers were reused): only then does the next client connect.
+    witness.expect(&[&format!("QUIT {first}")]);
     let mut b = srv.join();
     b.expect_nothing();
     assert_ne!(b.nick, first);
