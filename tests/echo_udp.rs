@@ -84,3 +84,21 @@ fn ipv6_udp_echoes() {
     let data = random_bytes(9000, 20);
     assert_eq!(round_trip(&sock, &data), data);
 }
+
+/// UDP listeners echo in every mode, chat included, beside the chat
+/// service on TCP.
+#[test]
+fn udp_echoes_in_chat_mode_too() {
+    let server = Server::start_mode("chat", &["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"]);
+    let sock = client(server.udp[0]);
+    let data = random_bytes(1400, 99);
+    assert!(
+        round_trip(&sock, &data) == data,
+        "datagram came back changed"
+    );
+    // The TCP side is chat: it greets, it does not echo.
+    let mut tcp = connect(server.addr());
+    let mut hello = [0u8; 6];
+    std::io::Read::read_exact(&mut tcp, &mut hello).expect("HELLO");
+    assert_eq!(&hello, b"HELLO ");
+}

@@ -242,3 +242,38 @@ fn closing_connection_that_never_reads_is_dropped_after_linger_timeout() {
     );
     drop(c);
 }
+
+/// `--max-clients` that does not fit `RLIMIT_NOFILE` is lowered to fit, with
+/// a warning, and the lowered bound is the one enforced: the server never
+/// runs out of descriptors for the clients it accepted.
+#[test]
+fn max_clients_is_lowered_to_fit_the_descriptor_limit() {
+    let server = Server::start_with_nofile(
+        64,
+        "echo",
+        &["--tcp", "127.0.0.1:0", "--max-clients", "10000"],
+    );
+    let log = server.log();
+    let fits: usize = log
+        .split("lowered to ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no warning that --max-clients was lowered:\n{log}"));
+    assert!(
+        log.contains("--max-clients 10000 does not fit RLIMIT_NOFILE 64"),
+        "{log}"
+    );
+    assert!(fits > 0 && fits < 64, "lowered to {fits}");
+    let mut served: Vec<_> = (0..fits).map(|_| connect(server.addr())).collect();
+    for (i, s) in served.iter_mut().enumerate() {
+        assert_echo(s, format!("client {i}").as_bytes());
+    }
+    let mut extra = connect(server.addr());
+    let _ = extra.write_all(b"one too many");
+    let ended = with_timeout("the extra connection", move || expect_closed(&mut extra));
+    eprintln!("extra connection: {ended:?}");
+    for s in &mut served {
+        assert_echo(s, b"still served");
+    }
+}

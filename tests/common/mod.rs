@@ -50,13 +50,24 @@ impl Server {
 
     /// The same, serving `mode` (`echo` or `chat`).
     pub fn start_mode(mode: &str, args: &[&str]) -> Server {
+        Server::start_wrapped(&[], mode, args)
+    }
+
+    /// The same, started with its descriptor limit at `nofile` (soft and
+    /// hard), through `prlimit`, which execs the server (same pid).
+    pub fn start_with_nofile(nofile: u32, mode: &str, args: &[&str]) -> Server {
+        let limit = format!("--nofile={nofile}:{nofile}");
+        Server::start_wrapped(&["prlimit", &limit, "--"], mode, args)
+    }
+
+    fn start_wrapped(wrapper: &[&str], mode: &str, args: &[&str]) -> Server {
         raise_own_nofile();
         let want = args
             .iter()
             .filter(|a| **a == "--tcp" || **a == "--udp")
             .count();
         assert!(want > 0, "tests always name their listeners (port 0)");
-        let mut child = spawn(mode, args);
+        let mut child = spawn(wrapper, mode, args);
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -247,9 +258,16 @@ impl Drop for Server {
     }
 }
 
-fn spawn(mode: &str, args: &[&str]) -> Child {
-    Command::new(BIN)
-        .args(["serve", "--mode", mode])
+fn spawn(wrapper: &[&str], mode: &str, args: &[&str]) -> Child {
+    let mut cmd = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    cmd.args(["serve", "--mode", mode])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
