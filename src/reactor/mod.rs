@@ -180,15 +180,6 @@ impl Reactor {
         })
     }
 
-    /// The addresses the plain TCP listeners are bound to.
-    pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners
-            .iter()
-            .filter(|l| !l.tls)
-            .map(|l| l.addr)
-            .collect()
-    }
-
     /// Runs until a graceful shutdown finishes (or a second signal cuts it).
     pub fn run(mut self) -> Result<()> {
         loop {
