@@ -86,12 +86,6 @@ pinned() {
         taskset -c 0 "${PIDWRAP[@]}" "$OUT/$1.pid" "${SERVER_ARGV[@]}"
 }
 
-# runq_ns PID: nanoseconds the process's threads have spent runnable but
-# waiting for a CPU (/proc/PID/task/*/schedstat, second field).
-runq_ns() {
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%.0f\n", s }'
-}
-
 # bench NAME ROUND LOAD FLAGS...: one measured window, appended to $RUNS
 # with the share of the run the server spent waiting for its CPU (the other
 # work on a shared machine).
@@ -114,18 +108,7 @@ bench() {
     fi
 }
 
-for ((round = 1; round <= ROUNDS; round++)); do
-    for name in "${NAMES[@]}"; do
-        echo "round $round/$ROUNDS: $name" >&2
-        pinned "$name"
-        for spec in "${LOADS[@]}"; do
-            read -r load flags <<<"$spec"
-            # shellcheck disable=SC2086  # flags are words
-            bench "$name" "$round" "$load" $flags
-        done
-        stop_server
-    done
-done
+rounds
 LOAD_MID=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "syscalls per message (scripts/syscalls.sh)..." >&2

@@ -113,3 +113,29 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# runq_ns PID: nanoseconds the process's threads have spent runnable but
+# waiting for a CPU (/proc/PID/task/*/schedstat, second field).
+runq_ns() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%.0f\n", s }'
+}
+
+# rounds: ROUNDS interleaved rounds over the servers in NAMES; each is
+# started by the caller's `pinned NAME`, measured by its `bench NAME ROUND
+# LOAD FLAGS...` once for every "LOAD FLAGS..." entry of LOADS, and stopped.
+# shellcheck disable=SC2154  # ROUNDS, NAMES, LOADS: set by the caller
+rounds() {
+    local round name spec load flags
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for name in "${NAMES[@]}"; do
+            echo "round $round/$ROUNDS: $name" >&2
+            pinned "$name"
+            for spec in "${LOADS[@]}"; do
+                read -r load flags <<<"$spec"
+                # shellcheck disable=SC2086  # flags are words
+                bench "$name" "$round" "$load" $flags
+            done
+            stop_server
+        done
+    done
+}

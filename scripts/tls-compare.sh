@@ -103,12 +103,6 @@ tls_bench() {
     timeout --foreground 180 taskset -c 1 "$REL/edgechat" bench --tls --ca "$CA" --addr "$ADDR" "$@"
 }
 
-# runq_ns PID: nanoseconds the process's threads have spent runnable but
-# waiting for a CPU (/proc/PID/task/*/schedstat, second field).
-runq_ns() {
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%.0f\n", s }'
-}
-
 # ticks PID: user and system CPU time of the process so far, in clock ticks
 # (/proc/PID/stat fields 14 and 15; the command name may hold spaces).
 ticks() {
@@ -145,18 +139,7 @@ LOADS=(
     "hsfull --mode handshake --conns $HSCONNS --size 64"
     "hsres --mode handshake --resume --conns $HSCONNS --size 64"
 )
-for ((round = 1; round <= ROUNDS; round++)); do
-    for name in "${NAMES[@]}"; do
-        echo "round $round/$ROUNDS: $name" >&2
-        pinned "$name"
-        for spec in "${LOADS[@]}"; do
-            read -r load flags <<<"$spec"
-            # shellcheck disable=SC2086  # flags are words
-            bench "$name" "$round" "$load" $flags
-        done
-        stop_server
-    done
-done
+rounds
 LOAD_MID=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ir NAME COUNT: total Ir of server NAME under callgrind carrying exactly
