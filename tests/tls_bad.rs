@@ -7,7 +7,7 @@ mod tlskit;
 use std::io::Write;
 use std::sync::Arc;
 
-use tlskit::{Pki, Server, TlsClient};
+use tlskit::{chatkit, Pki, Server, TlsClient};
 
 /// The first bytes a rustls client sends: a ClientHello record.
 fn client_hello(pki: &Pki) -> Vec<u8> {
@@ -41,9 +41,6 @@ struct Witnesses {
     tls: TlsClient,
     plain: chatkit::Client,
 }
-
-#[path = "chatkit/mod.rs"]
-mod chatkit;
 
 fn witnesses(srv: &Server, config: Arc<rustls::ClientConfig>) -> Witnesses {
     let mut tls = TlsClient::join(srv.tls, config);

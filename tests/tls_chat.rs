@@ -3,12 +3,9 @@
 
 mod tlskit;
 
-#[path = "chatkit/mod.rs"]
-mod chatkit;
-
 use std::time::{Duration, Instant};
 
-use tlskit::{Pki, Server, TlsClient};
+use tlskit::{chatkit, Pki, Server, TlsClient};
 
 #[test]
 fn plain_and_tls_clients_share_a_room() {
@@ -77,7 +74,7 @@ fn mtls_client_is_accepted_with_its_reserved_nick() {
     assert_eq!(b.nick, "bob");
     a.expect(&["JOIN bob"]);
     // A second connection with the same certificate is refused.
-    let mut a2 = TlsClient::connect(srv.tls, pki.config_with(None, Some(&alice)));
+    let mut a2 = TlsClient::connect_tls(srv.tls, pki.config_with(None, Some(&alice)));
     a2.expect(&["ERR nick-in-use"]);
     a2.expect_close_notify();
     // The name is free once its holder leaves.

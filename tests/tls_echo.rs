@@ -14,7 +14,7 @@ const ROUND: usize = 256 << 10;
 fn echo_4mib(version: &'static rustls::SupportedProtocolVersion) {
     let pki = Pki::new("echo CA");
     let srv = Server::start(&pki, &["--mode", "echo"]);
-    let mut c = TlsClient::connect(srv.tls, pki.config_with(Some(version), None));
+    let mut c = TlsClient::connect_tls(srv.tls, pki.config_with(Some(version), None));
     assert_eq!(
         c.stream().conn.protocol_version(),
         Some(version.version),
@@ -44,7 +44,7 @@ fn tls12_echoes_4_mib_byte_exact() {
 fn echo_binary_and_close_notify_on_shutdown() {
     let pki = Pki::new("echo CA");
     let mut srv = Server::start(&pki, &["--mode", "echo"]);
-    let mut c = TlsClient::connect(srv.tls, pki.client_config());
+    let mut c = TlsClient::connect_tls(srv.tls, pki.client_config());
     let bytes = [0u8, 255, b'\n', 0x1b, b'x'];
     c.raw(&bytes);
     let mut got = [0u8; 5];
@@ -62,7 +62,7 @@ fn sessions_resume_with_tickets_on_tls13_and_tls12() {
     for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
         let config = pki.config_with(Some(version), None);
         for want in [rustls::HandshakeKind::Full, rustls::HandshakeKind::Resumed] {
-            let mut c = TlsClient::connect(srv.tls, config.clone());
+            let mut c = TlsClient::connect_tls(srv.tls, config.clone());
             // A round trip, so the TLS 1.3 tickets sent after the handshake
             // have arrived before the next connection.
             c.raw(b"ping");
@@ -77,7 +77,7 @@ fn sessions_resume_with_tickets_on_tls13_and_tls12() {
 fn half_close_gets_everything_owed_then_close_notify() {
     let pki = Pki::new("echo CA");
     let srv = Server::start(&pki, &["--mode", "echo"]);
-    let mut c = TlsClient::connect(srv.tls, pki.client_config());
+    let mut c = TlsClient::connect_tls(srv.tls, pki.client_config());
     let data: Vec<u8> = (0..512 * 1024).map(|i| (i % 253) as u8).collect();
     c.raw(&data);
     // close_notify then FIN: the client sends nothing more.
@@ -118,7 +118,7 @@ fn a_client_that_never_reads_is_held_back_and_others_are_served() {
 
     let pki = Pki::new("echo CA");
     let srv = Server::start(&pki, &["--mode", "echo", "--max-output", "65536"]);
-    let mut hog = TlsClient::connect(srv.tls, pki.client_config());
+    let mut hog = TlsClient::connect_tls(srv.tls, pki.client_config());
     let sent = Arc::new(AtomicUsize::new(0));
     let counter = sent.clone();
     std::thread::spawn(move || {
@@ -137,7 +137,7 @@ fn a_client_that_never_reads_is_held_back_and_others_are_served() {
         "the server kept reading: {held} bytes taken"
     );
     assert!(rss_kib(srv.child.id()) < 64 * 1024, "server memory grew");
-    let mut other = TlsClient::connect(srv.tls, pki.client_config());
+    let mut other = TlsClient::connect_tls(srv.tls, pki.client_config());
     other.raw(b"still served");
     let mut got = [0u8; 12];
     other.stream().read_exact(&mut got).expect("read");

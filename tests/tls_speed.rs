@@ -105,7 +105,11 @@ fn echo_pingpong_tls_and_plain() {
     ] {
         let config = pki.config_with(Some(v), None);
         let conns: Vec<_> = (0..CONNS)
-            .map(|_| TlsClient::connect(srv.tls, config.clone()).r.into_inner())
+            .map(|_| {
+                TlsClient::connect_tls(srv.tls, config.clone())
+                    .r
+                    .into_inner()
+            })
             .collect();
         pingpong(conns, pid, label);
     }
@@ -120,6 +124,6 @@ fn echo_stream_16k_tls_and_plain() {
     pin(pid, 0);
     pin(0, 1);
     pingpong_sized(vec![tlskit::tcp(srv.tcp)], pid, "plain", 16 << 10);
-    let c = TlsClient::connect(srv.tls, pki.client_config());
+    let c = TlsClient::connect_tls(srv.tls, pki.client_config());
     pingpong_sized(vec![c.r.into_inner()], pid, "TLS 1.3", 16 << 10);
 }

@@ -74,7 +74,7 @@ impl Server {
 
     /// Connects a client and reads its `HELLO`; returns it with its nick.
     pub fn join(&self) -> Client {
-        let mut c = Client::connect(self.addr);
+        let mut c = Client::<TcpStream>::connect(self.addr);
         let hello = c.line();
         let mut f = hello.split(' ');
         assert_eq!(f.next(), Some("HELLO"), "{hello}");
@@ -91,30 +91,57 @@ impl Drop for Server {
     }
 }
 
-/// One chat client over a blocking socket with a read timeout.
-pub struct Client {
-    pub r: BufReader<TcpStream>,
+/// One chat client over a blocking stream (a socket with a read timeout,
+/// or a TLS stream over one): lines in, lines out.
+pub struct Client<S: Read + Write = TcpStream> {
+    pub r: BufReader<S>,
     pub nick: String,
 }
 
-impl Client {
+impl Client<TcpStream> {
     pub fn connect(addr: SocketAddr) -> Client {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(WAIT)).expect("timeout");
         s.set_nodelay(true).expect("nodelay");
-        Client {
-            r: BufReader::new(s),
-            nick: String::new(),
-        }
+        Client::over(s)
     }
 
     pub fn stream(&self) -> &TcpStream {
         self.r.get_ref()
     }
 
+    /// Asserts the server closes: EOF (or a reset) after no more bytes.
+    pub fn expect_eof(&mut self) {
+        let mut rest = Vec::new();
+        match self.r.read_to_end(&mut rest) {
+            Ok(_) => assert!(
+                rest.is_empty(),
+                "bytes before EOF: {:?}",
+                String::from_utf8_lossy(&rest)
+            ),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        }
+    }
+
+    pub fn half_close(&self) {
+        self.stream().shutdown(Shutdown::Write).expect("shutdown");
+    }
+}
+
+impl<S: Read + Write> Client<S> {
+    /// A client over an already connected stream.
+    pub fn over(stream: S) -> Client<S> {
+        Client {
+            r: BufReader::new(stream),
+            nick: String::new(),
+        }
+    }
+
     /// Sends raw bytes.
     pub fn raw(&mut self, bytes: &[u8]) {
-        self.r.get_mut().write_all(bytes).expect("write");
+        let s = self.r.get_mut();
+        s.write_all(bytes).expect("write");
+        s.flush().expect("flush");
     }
 
     /// Sends one line (adds `\n`).
@@ -144,22 +171,5 @@ impl Client {
     pub fn expect_nothing(&mut self) {
         self.send("/ping sync");
         assert_eq!(self.line(), "PONG sync");
-    }
-
-    /// Asserts the server closes: EOF (or a reset) after no more bytes.
-    pub fn expect_eof(&mut self) {
-        let mut rest = Vec::new();
-        match self.r.read_to_end(&mut rest) {
-            Ok(_) => assert!(
-                rest.is_empty(),
-                "bytes before EOF: {:?}",
-                String::from_utf8_lossy(&rest)
-            ),
-            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
-        }
-    }
-
-    pub fn half_close(&self) {
-        self.stream().shutdown(Shutdown::Write).expect("shutdown");
     }
 }

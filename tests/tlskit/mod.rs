@@ -5,7 +5,10 @@
 
 pub mod pki;
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "../chatkit/mod.rs"]
+pub mod chatkit;
+
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -119,30 +122,25 @@ pub fn tcp(addr: SocketAddr) -> TcpStream {
     s
 }
 
-/// A line client over rustls on a blocking socket.
-pub struct TlsClient {
-    pub r: BufReader<StreamOwned<ClientConnection, TcpStream>>,
-    pub nick: String,
-}
+/// A line client over rustls on a blocking socket: the chat tests' client
+/// (`tests/chatkit`) over a TLS stream, plus what only TLS has.
+pub type TlsClient = chatkit::Client<StreamOwned<ClientConnection, TcpStream>>;
 
 impl TlsClient {
     /// Connects and finishes the handshake (as `localhost`).
-    pub fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> TlsClient {
+    pub fn connect_tls(addr: SocketAddr, config: Arc<ClientConfig>) -> TlsClient {
         let name = ServerName::try_from("localhost").expect("name");
         let conn = ClientConnection::new(config, name).expect("client");
         let mut s = StreamOwned::new(conn, tcp(addr));
         while s.conn.is_handshaking() {
             s.conn.complete_io(&mut s.sock).expect("handshake");
         }
-        TlsClient {
-            r: BufReader::new(s),
-            nick: String::new(),
-        }
+        chatkit::Client::over(s)
     }
 
     /// Connects and reads `HELLO <nick> lobby`.
     pub fn join(addr: SocketAddr, config: Arc<ClientConfig>) -> TlsClient {
-        let mut c = TlsClient::connect(addr, config);
+        let mut c = TlsClient::connect_tls(addr, config);
         let hello = c.line();
         let f: Vec<&str> = hello.split(' ').collect();
         assert!(
@@ -155,40 +153,6 @@ impl TlsClient {
 
     pub fn stream(&mut self) -> &mut StreamOwned<ClientConnection, TcpStream> {
         self.r.get_mut()
-    }
-
-    /// Sends raw plaintext bytes.
-    pub fn raw(&mut self, bytes: &[u8]) {
-        let s = self.stream();
-        s.write_all(bytes).expect("write");
-        s.flush().expect("flush");
-    }
-
-    /// Sends one line (adds `\n`).
-    pub fn send(&mut self, line: &str) {
-        self.raw(format!("{line}\n").as_bytes());
-    }
-
-    /// The next line, without its `\n`.
-    pub fn line(&mut self) -> String {
-        let mut s = String::new();
-        let n = self.r.read_line(&mut s).expect("read line");
-        assert!(n > 0 && s.ends_with('\n'), "unexpected end: {s:?}");
-        s.pop();
-        s
-    }
-
-    /// Asserts the next lines are exactly `want`.
-    pub fn expect(&mut self, want: &[&str]) {
-        for w in want {
-            assert_eq!(self.line(), *w);
-        }
-    }
-
-    /// Asserts nothing else arrived: a `/ping` round trip comes next.
-    pub fn expect_nothing(&mut self) {
-        self.send("/ping sync");
-        assert_eq!(self.line(), "PONG sync");
     }
 
     /// Asserts the server ends the stream with `close_notify` (a clean TLS
