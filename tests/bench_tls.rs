@@ -3,131 +3,48 @@
 //! certificates (`certs/`). Every wait is bounded, and each server is
 //! stopped by a guard (SIGTERM, then SIGKILL) even when a test fails.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+mod common;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use std::process::{ExitStatus, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_edgechat");
+use common::{field, run_edgechat};
+
 const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/certs");
-const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running server with one TLS listener; dropping it stops it.
-struct Server {
-    child: Child,
-    addr: String,
-}
+/// A server in `mode` on a TLS listener with the development certificates.
+struct TlsServer(common::Server);
 
-impl Server {
-    fn start(mode: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--mode", mode, "--tls", "127.0.0.1:0"])
-            .arg("--cert")
-            .arg(format!("{CERTS}/server.crt"))
-            .arg("--key")
-            .arg(format!("{CERTS}/server.key"))
-            .args(["--log-level", "info"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn edgechat serve");
-        let stderr = child.stderr.take().expect("server stderr");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            // Keep draining stderr for the server's whole life.
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on tls://").nth(1) {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let mut server = Server {
-            child,
-            addr: String::new(),
-        };
-        server.addr = rx
-            .recv_timeout(TIMEOUT)
-            .expect("server never logged `listening on tls://`");
-        server
+impl TlsServer {
+    fn start(mode: &str) -> TlsServer {
+        let (cert, key) = (format!("{CERTS}/server.crt"), format!("{CERTS}/server.key"));
+        let args = ["--tls", "127.0.0.1:0", "--cert", &cert, "--key", &key];
+        TlsServer(common::Server::start_mode(mode, &args))
     }
 
     fn pid(&self) -> String {
-        self.child.id().to_string()
+        self.0.pid().to_string()
     }
 
-    /// Runs `edgechat bench --tls --ca certs/ca.crt --addr ADDR --json ARGS`.
+    /// `edgechat bench --tls --json` against it; asserts it succeeded.
     fn bench(&self, args: &[&str]) -> (ExitStatus, String) {
-        let mut child = Command::new(BIN)
-            .args(["bench", "--tls", "--json", "--addr", &self.addr])
-            .arg("--ca")
-            .arg(format!("{CERTS}/ca.crt"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn edgechat bench");
-        let mut stdout = child.stdout.take().expect("bench stdout");
-        let reader = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stdout.read_to_string(&mut s);
-            s
-        });
-        let Some(status) = wait_bounded(&mut child) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("bench {args:?} ran longer than {TIMEOUT:?}");
-        };
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        let out = reader.join().expect("stdout reader");
-        assert!(status.success(), "bench {args:?}: {status}\n{out}\n{err}");
-        (status, out)
+        let (addr, ca) = (self.0.tls[0].to_string(), format!("{CERTS}/ca.crt"));
+        let mut all = vec!["bench", "--tls", "--json", "--addr", &addr, "--ca", &ca];
+        all.extend(args);
+        let out = run_edgechat(&all, Stdio::null(), None);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "bench {args:?}: {}\n{stdout}\n{stderr}",
+            out.status
+        );
+        (out.status, stdout)
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        if wait_bounded(&mut self.child).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Waits for a child for at most [`TIMEOUT`].
-fn wait_bounded(child: &mut Child) -> Option<ExitStatus> {
-    let deadline = Instant::now() + TIMEOUT;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
-/// A number field of the flat JSON object the bench prints.
-fn field(json: &str, key: &str) -> f64 {
-    let pat = format!("\"{key}\":");
-    let at = json.find(&pat).unwrap_or_else(|| panic!("{key} in {json}")) + pat.len();
-    let end = json[at..].find([',', '}']).map_or(json.len(), |e| at + e);
-    json[at..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} in {json}"))
 }
 
 #[test]
 fn tls_pingpong_for_a_second_has_no_errors() {
-    let server = Server::start("echo");
+    let server = TlsServer::start("echo");
     let pid = server.pid();
     let (_, out) = server.bench(&[
         "--mode",
@@ -148,7 +65,7 @@ fn tls_pingpong_for_a_second_has_no_errors() {
 
 #[test]
 fn tls_count_sends_exactly_that_many() {
-    let server = Server::start("echo");
+    let server = TlsServer::start("echo");
     let (_, out) = server.bench(&["--mode", "pingpong", "--conns", "7", "--count", "500"]);
     assert_eq!(field(&out, "msgs"), 500.0, "{out}");
     assert_eq!(field(&out, "errors"), 0.0, "{out}");
@@ -161,7 +78,7 @@ fn tls_count_sends_exactly_that_many() {
 
 #[test]
 fn tls_handshakes_full_and_resumed() {
-    let server = Server::start("echo");
+    let server = TlsServer::start("echo");
     let pid = server.pid();
     let (_, full) = server.bench(&[
         "--mode",
@@ -204,7 +121,7 @@ fn tls_handshakes_full_and_resumed() {
 
 #[test]
 fn tls_idle_and_chat_modes() {
-    let server = Server::start("echo");
+    let server = TlsServer::start("echo");
     let pid = server.pid();
     let (_, idle) = server.bench(&[
         "--mode",
@@ -218,7 +135,7 @@ fn tls_idle_and_chat_modes() {
     ]);
     assert_eq!(field(&idle, "errors"), 0.0, "{idle}");
     drop(server);
-    let chat = Server::start("chat");
+    let chat = TlsServer::start("chat");
     let (_, out) = chat.bench(&[
         "--mode",
         "chat",

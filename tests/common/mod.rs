@@ -31,6 +31,8 @@ pub struct Server {
     pub tcp: Vec<SocketAddr>,
     /// UDP listeners, in the order they were logged.
     pub udp: Vec<SocketAddr>,
+    /// TLS listeners, in the order they were logged.
+    pub tls: Vec<SocketAddr>,
     log: Arc<Mutex<String>>,
     status: Option<ExitStatus>,
 }
@@ -38,12 +40,14 @@ pub struct Server {
 /// What the stderr reader thread reports while the server starts.
 enum Listening {
     Tcp(SocketAddr),
+    Tls(SocketAddr),
     Udp(SocketAddr),
 }
 
 impl Server {
     /// Runs `edgechat serve --mode echo ARGS` and waits until it has logged
-    /// one `listening on ...` line for every `--tcp` and `--udp` in `args`.
+    /// one `listening on ...` line for every `--tcp`, `--tls` and `--udp` in
+    /// `args`.
     pub fn start(args: &[&str]) -> Server {
         Server::start_mode("echo", args)
     }
@@ -64,7 +68,7 @@ impl Server {
         raise_own_nofile();
         let want = args
             .iter()
-            .filter(|a| **a == "--tcp" || **a == "--udp")
+            .filter(|a| matches!(**a, "--tcp" | "--tls" | "--udp"))
             .count();
         assert!(want > 0, "tests always name their listeners (port 0)");
         let mut child = spawn(wrapper, mode, args);
@@ -89,15 +93,17 @@ impl Server {
             child,
             tcp: Vec::new(),
             udp: Vec::new(),
+            tls: Vec::new(),
             log,
             status: None,
         };
         let deadline = Instant::now() + TIMEOUT;
-        while server.tcp.len() + server.udp.len() < want {
+        while server.tcp.len() + server.tls.len() + server.udp.len() < want {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(Listening::Tcp(a)) => server.tcp.push(a),
                 Ok(Listening::Udp(a)) => server.udp.push(a),
+                Ok(Listening::Tls(a)) => server.tls.push(a),
                 Err(e) => panic!(
                     "server {args:?} did not report its listeners ({e:?}); stderr:\n{}",
                     server.log()
@@ -280,6 +286,9 @@ fn parse_listening(line: &str) -> Option<Listening> {
     let (_, rest) = line.split_once("listening on ")?;
     if let Some(a) = rest.strip_prefix("tcp://") {
         return a.trim().parse().ok().map(Listening::Tcp);
+    }
+    if let Some(a) = rest.strip_prefix("tls://") {
+        return a.trim().parse().ok().map(Listening::Tls);
     }
     let a = rest.strip_prefix("udp://")?;
     a.trim().parse().ok().map(Listening::Udp)
