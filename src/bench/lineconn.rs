@@ -46,17 +46,13 @@ impl LineConn {
         buf: &mut [u8],
         f: &mut impl FnMut(&[u8]),
     ) -> io::Result<bool> {
-        // A short read empties the socket (the next arrival is a new
-        // edge); TLS may also hold decrypted bytes epoll cannot see.
-        while self.link.readable || self.link.transport.pending() {
-            let n = match self.link.recv(buf)? {
-                Input::Data(n) => n,
-                Input::Nothing => break,
+        loop {
+            match self.link.next_input(buf)? {
+                Input::Data(n) => self.split(&buf[..n], f)?,
+                Input::Nothing => return Ok(true),
                 Input::Eof => return Ok(false),
-            };
-            self.split(&buf[..n], f)?;
+            }
         }
-        Ok(true)
     }
 
     /// Cuts `data` into lines, joining the unfinished one from before.

@@ -138,6 +138,17 @@ impl Link {
             .read(fd, buf, &mut self.readable, self.peer_fin)
     }
 
+    /// The next bytes the server sent, while there may be any: a short read
+    /// empties the socket (the next arrival is a new edge), and TLS may hold
+    /// decrypted bytes epoll cannot see. [`Input::Nothing`]: drained for now.
+    #[inline]
+    pub fn next_input(&mut self, buf: &mut [u8]) -> io::Result<Input> {
+        if !self.readable && !self.transport.pending() {
+            return Ok(Input::Nothing);
+        }
+        self.recv(buf)
+    }
+
     /// Sends what the socket takes of `data` (TLS: first whatever records
     /// are owed) and returns how many bytes of `data` were taken; clears
     /// `writable` once the socket is full. Call again on `EPOLLOUT` even

@@ -127,12 +127,10 @@ impl Stream {
         now: Instant,
         tally: &mut Tally,
     ) -> io::Result<bool> {
-        // A short read empties the socket (the next arrival is a new
-        // edge); TLS may also hold decrypted bytes epoll cannot see.
-        while self.link.readable || self.link.transport.pending() {
-            let n = match self.link.recv(buf)? {
+        loop {
+            let n = match self.link.next_input(buf)? {
                 Input::Data(n) => n,
-                Input::Nothing => break,
+                Input::Nothing => return Ok(true),
                 Input::Eof => return Ok(false),
             };
             if self.recv + n as u64 > self.sent {
@@ -143,7 +141,6 @@ impl Stream {
             }
             self.check(&buf[..n], now, tally);
         }
-        Ok(true)
     }
 
     /// Compares echoed bytes with the pattern and counts whole messages.
