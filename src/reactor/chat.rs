@@ -1,18 +1,16 @@
 //! The reactor's side of chat: reading lines into the router, delivering
 //! its output into connection queues, flushing each queue once per turn,
-//! cutting slow consumers, and the timer heap behind the keepalive and
-//! line deadlines.
+//! and cutting slow consumers. (Its deadlines live in `timers.rs`.)
 
-use std::cmp::Reverse;
 use std::io;
 use std::os::fd::AsFd;
 use std::rc::Rc;
 
 use slab::Slab;
 
-use super::{conn_token, token_key, Reactor, HANDSHAKE, LINGER, RECHECK};
+use super::Reactor;
 use crate::chat::router::Outbox;
-use crate::chat::{Departure, Expiry};
+use crate::chat::Departure;
 use crate::conn::{Conn, Phase};
 use crate::echo::READ_BUDGET;
 
@@ -139,16 +137,6 @@ impl Reactor {
         }
     }
 
-    /// Pushes `key`'s next chat deadline onto the heap, if it moved earlier.
-    pub(super) fn arm(&mut self, key: usize) {
-        let (Some(chat), Some(c)) = (self.chat.as_deref_mut(), self.conns.get(key)) else {
-            return;
-        };
-        if let Some(at) = chat.arm(key) {
-            self.timers.push(Reverse((at, conn_token(key, c.gen))));
-        }
-    }
-
     /// Sends every queue that was given output this turn: one `sendmsg` per
     /// connection however many lines it got. Then cuts slow consumers.
     pub(super) fn flush_dirty(&mut self) {
@@ -175,52 +163,6 @@ impl Reactor {
             }
             self.close(key, Departure::Cut("slow-consumer"));
         }
-    }
-
-    /// Runs every deadline that is due: keepalive pings and cuts, unfinished
-    /// lines, and closing connections that outstayed `--linger-timeout`.
-    pub(super) fn expire_timers(&mut self) {
-        while let Some(&Reverse((at, token))) = self.timers.peek() {
-            if at > self.now {
-                break;
-            }
-            self.timers.pop();
-            let key = token_key(token);
-            let live = self
-                .conns
-                .get(key)
-                .is_some_and(|c| conn_token(key, c.gen) == token & !(LINGER | HANDSHAKE | RECHECK));
-            if !live {
-                continue;
-            }
-            if token & HANDSHAKE != 0 {
-                self.handshake_expired(key);
-                continue;
-            }
-            if token & RECHECK != 0 {
-                if let Some(c) = self.conns.get_mut(key) {
-                    c.recheck = false;
-                }
-                self.finish(key);
-                continue;
-            }
-            if token & LINGER != 0 {
-                log::debug!("connection {key}: linger timeout");
-                self.close(key, Departure::Quiet);
-                continue;
-            }
-            let Some(chat) = self.chat.as_deref_mut() else {
-                continue;
-            };
-            match chat.expire(key, at, self.now, &mut deliver!(self)) {
-                Expiry::Keep => self.arm(key),
-                Expiry::Cut(code) => {
-                    chat.close(key, Departure::Cut(code), &mut deliver!(self));
-                    self.begin_closing(key);
-                }
-            }
-        }
-        self.flush_dirty();
     }
 
     /// On shutdown: `ERR server-shutdown` after everything already queued;

@@ -19,6 +19,7 @@
 //! - [`accept`](self::accept): listeners, `accept4`, `--max-clients`, `EMFILE`.
 //! - [`chat`](self::chat): chat reads, deliveries, slow consumers, timers.
 //! - [`close`](self::close): EOF, errors, `CLOSING`, FIN and close.
+//! - [`timers`](self::timers): the heap behind every deadline.
 //! - [`control`](self::control): signals: shutdown, reload (certificates and
 //!   log, with systemd notifications), stats.
 //! - [`tls`](self::tls): handshake deadlines, the chat `HELLO` once a
@@ -41,6 +42,7 @@ mod accept;
 mod chat;
 mod close;
 mod control;
+mod timers;
 mod tls;
 
 use std::cmp::Reverse;

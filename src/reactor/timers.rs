@@ -1,0 +1,68 @@
+//! The one timer heap behind every deadline: a chat client's keepalive and
+//! unfinished line, a TLS handshake, a closing connection's linger, and the
+//! re-check of a connection waiting for its last bytes to be acknowledged.
+//! Entries are (when, token); a token's flag bits say which kind it is, and
+//! its generation makes entries of closed connections harmless.
+
+use std::cmp::Reverse;
+
+use super::{conn_token, token_key, Reactor, HANDSHAKE, LINGER, RECHECK};
+use crate::chat::{Departure, Expiry};
+
+impl Reactor {
+    /// Pushes `key`'s next chat deadline onto the heap, if it moved earlier.
+    pub(super) fn arm(&mut self, key: usize) {
+        let (Some(chat), Some(c)) = (self.chat.as_deref_mut(), self.conns.get(key)) else {
+            return;
+        };
+        if let Some(at) = chat.arm(key) {
+            self.timers.push(Reverse((at, conn_token(key, c.gen))));
+        }
+    }
+
+    /// Runs every deadline that is due: keepalive pings and cuts, unfinished
+    /// lines, and closing connections that outstayed `--linger-timeout`.
+    pub(super) fn expire_timers(&mut self) {
+        while let Some(&Reverse((at, token))) = self.timers.peek() {
+            if at > self.now {
+                break;
+            }
+            self.timers.pop();
+            let key = token_key(token);
+            let live = self
+                .conns
+                .get(key)
+                .is_some_and(|c| conn_token(key, c.gen) == token & !(LINGER | HANDSHAKE | RECHECK));
+            if !live {
+                continue;
+            }
+            if token & HANDSHAKE != 0 {
+                self.handshake_expired(key);
+                continue;
+            }
+            if token & RECHECK != 0 {
+                if let Some(c) = self.conns.get_mut(key) {
+                    c.recheck = false;
+                }
+                self.finish(key);
+                continue;
+            }
+            if token & LINGER != 0 {
+                log::debug!("connection {key}: linger timeout");
+                self.close(key, Departure::Quiet);
+                continue;
+            }
+            let Some(chat) = self.chat.as_deref_mut() else {
+                continue;
+            };
+            match chat.expire(key, at, self.now, &mut deliver!(self)) {
+                Expiry::Keep => self.arm(key),
+                Expiry::Cut(code) => {
+                    chat.close(key, Departure::Cut(code), &mut deliver!(self));
+                    self.begin_closing(key);
+                }
+            }
+        }
+        self.flush_dirty();
+    }
+}
