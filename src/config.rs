@@ -93,6 +93,16 @@ pub struct ServeArgs {
     /// Most clients served at once; lowered to fit RLIMIT_NOFILE if needed.
     #[arg(long, default_value_t = 10_000)]
     pub max_clients: usize,
+    /// Most connections at once from one source address (an IPv6 source
+    /// counts by its /64). Without the flag: 64 for every source but
+    /// loopback, which is not limited; a value given applies to every
+    /// source, loopback too; 0 = no limit.
+    #[arg(long, value_name = "N")]
+    pub max_per_ip: Option<usize>,
+    /// Serve TLS only: refuse to start with a plain `--tcp` or `--udp`
+    /// listener; without listener flags, listen on 127.0.0.1:7443 alone.
+    #[arg(long)]
+    pub tls_only: bool,
     /// Bytes the server may owe one client before it stops reading from it.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_output: usize,
@@ -148,6 +158,10 @@ pub struct Config {
     pub tls_files: crate::transport::config::TlsFiles,
     pub handshake_timeout: Duration,
     pub max_clients: usize,
+    /// Most connections from one source (0 = no limit).
+    pub max_per_ip: usize,
+    /// `max_per_ip` applies to loopback sources too.
+    pub per_ip_loopback: bool,
     pub max_output: usize,
     pub max_line: usize,
     pub idle_timeout: Option<Duration>,
@@ -161,6 +175,9 @@ pub struct Config {
     pub pidfile: Option<PathBuf>,
     pub log_file: Option<PathBuf>,
 }
+
+/// `--max-per-ip` without the flag, for sources other than loopback.
+pub const DEFAULT_MAX_PER_IP: usize = 64;
 
 /// The listeners used when none is given.
 pub const DEFAULT_TCP: &str = "127.0.0.1:7000";
@@ -176,8 +193,22 @@ impl Config {
     pub fn from_args(a: &ServeArgs) -> Result<Config> {
         let mut tcp = a.tcp.clone();
         let mut tls = a.tls.clone();
+        if a.tls_only {
+            if let Some(addr) = a.tcp.first() {
+                return Err(Error::Config(format!(
+                    "--tls-only refuses the plain listener --tcp {addr}"
+                )));
+            }
+            if let Some(addr) = a.udp.first() {
+                return Err(Error::Config(format!(
+                    "--tls-only refuses the plain listener --udp {addr}"
+                )));
+            }
+        }
         if tcp.is_empty() && tls.is_empty() && a.udp.is_empty() {
-            tcp.push(default_addr(DEFAULT_TCP)?);
+            if !a.tls_only {
+                tcp.push(default_addr(DEFAULT_TCP)?);
+            }
             tls.push(default_addr(DEFAULT_TLS)?);
         }
         if a.handshake_timeout == 0 {
@@ -213,6 +244,8 @@ impl Config {
             tls_files,
             handshake_timeout: Duration::from_secs(a.handshake_timeout),
             max_clients: a.max_clients,
+            max_per_ip: a.max_per_ip.unwrap_or(DEFAULT_MAX_PER_IP),
+            per_ip_loopback: a.max_per_ip.is_some(),
             max_output: a.max_output,
             max_line: a.max_line,
             idle_timeout: secs(a.idle_timeout),
@@ -251,5 +284,50 @@ impl Config {
 fn absolute(cwd: &Path, path: &mut PathBuf) {
     if path.is_relative() {
         *path = cwd.join(&*path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config> {
+        let argv = ["edgechat", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Serve(a),
+                ..
+            }) => Config::from_args(&a),
+            other => panic!("not a serve command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tls_only_listens_on_the_tls_default_alone() {
+        let c = config(&["--tls-only"]).unwrap();
+        assert!(c.tcp.is_empty() && c.udp.is_empty());
+        assert_eq!(c.tls, vec![default_addr(DEFAULT_TLS).unwrap()]);
+        let c = config(&[]).unwrap();
+        assert_eq!(c.tcp, vec![default_addr(DEFAULT_TCP).unwrap()]);
+    }
+
+    #[test]
+    fn tls_only_refuses_plain_listeners() {
+        for flag in ["--tcp", "--udp"] {
+            let e = config(&["--tls-only", flag, "127.0.0.1:1"]).unwrap_err();
+            let want = format!("--tls-only refuses the plain listener {flag} 127.0.0.1:1");
+            assert!(e.to_string().contains(&want), "{e}");
+        }
+    }
+
+    #[test]
+    fn max_per_ip_default_spares_loopback_and_a_value_does_not() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            (c.max_per_ip, c.per_ip_loopback),
+            (DEFAULT_MAX_PER_IP, false)
+        );
+        let c = config(&["--max-per-ip", "3"]).unwrap();
+        assert_eq!((c.max_per_ip, c.per_ip_loopback), (3, true));
     }
 }

@@ -1,11 +1,13 @@
 //! Listeners and `accept4`: open every listener in C order, accept until
-//! `EAGAIN` (or the per-turn budget), refuse clients over `--max-clients`,
+//! `EAGAIN` (or the per-turn budget), refuse clients over `--max-clients`
+//! or `--max-per-ip`,
 //! and survive `EMFILE` with the reserve descriptor.
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 
+use super::sources::Admit;
 use super::{conn_token, Listener, Reactor, FIXED, GEN_MASK, LISTENER_KIND, UDP_KIND};
 use crate::config::Config;
 use crate::conn::Conn;
@@ -20,6 +22,10 @@ const ACCEPT_BUDGET: usize = 256;
 const SPARE_FDS: u64 = 32;
 /// What a chat client over `--max-clients` is told before the close.
 const SERVER_FULL: &[u8] = b"ERR server-full\n";
+/// What a TLS client over a limit is told: one plaintext alert record
+/// (content type 21, TLS 1.2 record version, length 2: fatal,
+/// `internal_error`), which any TLS client can read before a handshake.
+const TLS_REFUSED: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50];
 
 /// Raises `RLIMIT_NOFILE`, fits `--max-clients` under it, and opens every
 /// TCP listener (`socket` → `setsockopt` → `bind` → `listen`) and UDP
@@ -103,11 +109,22 @@ impl Reactor {
             match socket::accept(l.fd.as_fd()) {
                 Ok((fd, peer)) => {
                     let tls = l.tls;
+                    let admit = self.sources.check(peer);
                     if self.conns.len() >= self.cfg.max_clients {
                         log::debug!("{peer:?}: over --max-clients, closed");
                         self.refuse(fd, tls);
-                    } else if let Err(e) = self.register(fd, tls) {
-                        log::warn!("register {peer:?}: {e}");
+                    } else if let Admit::Full(ip) = admit {
+                        log::debug!("{peer:?}: {ip} is at --max-per-ip, closed");
+                        self.refuse(fd, tls);
+                    } else {
+                        match self.register(fd, tls) {
+                            Ok(key) => {
+                                if let Admit::Counted(ip) = admit {
+                                    self.sources.add(key, ip);
+                                }
+                            }
+                            Err(e) => log::warn!("register {peer:?}: {e}"),
+                        }
                     }
                 }
                 Err(e) if would_block(&e) => return,
@@ -137,20 +154,25 @@ impl Reactor {
         self.ready.push_back(FIXED | LISTENER_KIND | index as u64);
     }
 
-    /// Closes a connection over `--max-clients`; plain chat clients hear
-    /// why. Echo never injects bytes of its own, and a TLS client could not
-    /// read plaintext.
+    /// Closes a connection over `--max-clients` or `--max-per-ip`, saying
+    /// why where the client can read it: plain chat clients get
+    /// `ERR server-full`, TLS clients a fatal `internal_error` alert (there
+    /// is no session to carry a line, and a slot for a handshake is what
+    /// the client cannot have). Echo never injects bytes of its own.
     fn refuse(&mut self, fd: OwnedFd, tls: bool) {
-        if self.chat.is_some() && !tls {
-            let _ = socket::send(fd.as_fd(), SERVER_FULL);
-            let _ = socket::shutdown_write(fd.as_fd());
-        }
+        let why = match (tls, self.chat.is_some()) {
+            (true, _) => TLS_REFUSED,
+            (false, true) => SERVER_FULL,
+            (false, false) => return,
+        };
+        let _ = socket::send(fd.as_fd(), why);
+        let _ = socket::shutdown_write(fd.as_fd());
     }
 
     /// Adds an accepted socket to the slab and the epoll set. A plain chat
     /// client gets its `HELLO` now; a TLS one once its handshake is done,
     /// which must be within `--handshake-timeout`.
-    fn register(&mut self, fd: OwnedFd, tls: bool) -> io::Result<()> {
+    fn register(&mut self, fd: OwnedFd, tls: bool) -> io::Result<usize> {
         socket::set_nodelay(fd.as_fd())?;
         let transport = match (tls, &self.tls) {
             (false, _) => Transport::Plain,
@@ -166,13 +188,13 @@ impl Reactor {
         entry.insert(Conn::new(fd, gen, transport));
         if tls {
             self.arm_handshake(key);
-            return Ok(());
+            return Ok(key);
         }
         if let Some(chat) = self.chat.as_deref_mut() {
             chat.open(key, self.now, &mut deliver!(self));
             self.arm(key);
         }
-        Ok(())
+        Ok(key)
     }
 }
 

@@ -138,6 +138,7 @@ impl Reactor {
     pub(super) fn close(&mut self, key: usize, how: Departure) {
         if let Some(c) = self.conns.try_remove(key) {
             let _ = self.epoll.delete(c.fd.as_fd());
+            self.sources.remove(key);
         }
         if let Some(chat) = self.chat.as_deref_mut() {
             chat.close(key, how, &mut deliver!(self));

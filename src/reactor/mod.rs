@@ -17,6 +17,7 @@
 //! that connection only.
 //!
 //! - [`accept`](self::accept): listeners, `accept4`, `--max-clients`, `EMFILE`.
+//! - [`sources`](self::sources): connections per source address, `--max-per-ip`.
 //! - [`chat`](self::chat): chat reads, deliveries, slow consumers, timers.
 //! - [`close`](self::close): EOF, errors, `CLOSING`, FIN and close.
 //! - [`timers`](self::timers): the heap behind every deadline.
@@ -42,6 +43,7 @@ mod accept;
 mod chat;
 mod close;
 mod control;
+mod sources;
 mod timers;
 mod tls;
 
@@ -120,6 +122,8 @@ pub struct Reactor {
     chat: Option<Box<Chat>>,
     /// Certificates for TLS listeners; `None` without any.
     tls: Option<ServerTls>,
+    /// Connections per source address, for `--max-per-ip`.
+    sources: sources::Sources,
     /// Connections given output since the last flush.
     dirty: Vec<usize>,
     /// Slow consumers to cut once the current turn is over.
@@ -170,6 +174,7 @@ impl Reactor {
             buf: vec![0u8; READ_BUF].into_boxed_slice(),
             reserve,
             next_gen: 0,
+            sources: sources::Sources::new(cfg.max_per_ip, cfg.per_ip_loopback),
             cfg,
             chat,
             tls,

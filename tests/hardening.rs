@@ -1,0 +1,257 @@
+//! The defences of SECURITY.md over real sockets: `--max-per-ip` for plain
+//! and TLS clients, `--tls-only`, a certificate-bound nick that no plain
+//! client can take, and every deadline firing for many clients at once
+//! while the rest are served.
+
+mod tlskit;
+
+use std::io::Read;
+use std::net::{SocketAddr, SocketAddrV4, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tlskit::{chatkit, Pki, Server, TlsClient, WAIT};
+
+/// A TCP connection to `to` from the loopback address `from` (any
+/// 127.0.0.0/8 address is this host).
+fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let SocketAddr::V4(to) = to else {
+        panic!("IPv4 server expected");
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    let local: SocketAddrV4 = format!("{from}:0").parse().expect("address");
+    bind(fd.as_raw_fd(), &SockaddrIn::from(local)).expect("bind");
+    connect(fd.as_raw_fd(), &SockaddrIn::from(to)).expect("connect");
+    let s = TcpStream::from(fd);
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    s
+}
+
+/// Reads one line and asserts it starts with `HELLO `.
+fn hello(c: &mut chatkit::Client) -> String {
+    let l = c.line();
+    assert!(l.starts_with("HELLO "), "{l}");
+    l
+}
+
+#[test]
+fn max_per_ip_refuses_the_extra_connection_with_server_full() {
+    let pki = Pki::new("per-ip CA");
+    let srv = Server::start(&pki, &["--max-per-ip", "2"]);
+    let mut a = chatkit::Client::over(connect_from("127.0.0.1", srv.tcp));
+    let mut b = chatkit::Client::over(connect_from("127.0.0.1", srv.tcp));
+    hello(&mut a);
+    let bnick = nick_of(&hello(&mut b));
+    a.expect(&[&format!("JOIN {bnick}")]);
+    let mut third = chatkit::Client::over(connect_from("127.0.0.1", srv.tcp));
+    assert_eq!(third.line(), "ERR server-full");
+    third.expect_eof();
+    // Another address is counted on its own.
+    let mut other = chatkit::Client::over(connect_from("127.0.0.2", srv.tcp));
+    let onick = nick_of(&hello(&mut other));
+    a.expect(&[&format!("JOIN {onick}")]);
+    b.expect(&[&format!("JOIN {onick}")]);
+    a.expect_nothing();
+    b.expect_nothing();
+    // A TLS client over the limit reads a fatal alert, not a hang or EOF.
+    let config = pki.client_config();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(config, name).expect("client");
+    let mut tls = rustls::StreamOwned::new(conn, connect_from("127.0.0.1", srv.tls));
+    let err = tls.read(&mut [0u8; 64]).expect_err("refused");
+    assert!(
+        err.to_string().contains("InternalError"),
+        "want the internal_error alert, got: {err}"
+    );
+    // One leaves; its slot is free for the same address again.
+    b.send("/quit");
+    b.expect(&["BYE"]);
+    b.expect_eof();
+    let end = Instant::now() + WAIT;
+    let mut newcomer = loop {
+        let mut c = chatkit::Client::over(connect_from("127.0.0.1", srv.tcp));
+        if c.line().starts_with("HELLO ") {
+            break c;
+        }
+        assert!(Instant::now() < end, "the slot never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    newcomer.expect_nothing();
+    a.expect(&[&format!("QUIT {bnick}")]);
+    let l = a.line();
+    assert!(l.starts_with("JOIN guest"), "{l}");
+    a.expect_nothing();
+}
+
+fn nick_of(hello: &str) -> String {
+    hello.split(' ').nth(1).expect("nick").to_string()
+}
+
+#[test]
+fn without_the_flag_loopback_is_not_limited() {
+    let pki = Pki::new("per-ip CA");
+    let srv = Server::start(&pki, &[]);
+    // More than the default 64 of a non-loopback source.
+    let mut all: Vec<_> = (0..80).map(|_| chatkit::Client::connect(srv.tcp)).collect();
+    for c in &mut all {
+        hello(c);
+    }
+    all[79].expect_nothing();
+}
+
+#[test]
+fn tls_only_refuses_plain_listeners_and_serves_tls() {
+    for flag in ["--tcp", "--udp"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_edgechat"))
+            .args(["serve", "--tls-only", flag, "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run edgechat");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let want = format!("--tls-only refuses the plain listener {flag} 127.0.0.1:0");
+        assert!(stderr.contains(&want), "{stderr}");
+    }
+    let pki = Pki::new("tls-only CA");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgechat"))
+        .args(["serve", "--tls-only", "--tls", "127.0.0.1:0", "--cert"])
+        .arg(&pki.server_crt)
+        .arg("--key")
+        .arg(&pki.server_key)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let first = lines.next().expect("a line").expect("read");
+    let addr: SocketAddr = first
+        .split("listening on tls://")
+        .nth(1)
+        .unwrap_or_else(|| panic!("not a TLS listener: {first}"))
+        .trim()
+        .parse()
+        .expect("address");
+    let t = TlsClient::join(addr, pki.client_config());
+    assert!(!t.nick.is_empty());
+    let _ = child.kill();
+    let _ = child.wait();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        !rest.iter().any(|l| l.contains("listening on tcp://")),
+        "a plain listener opened: {rest:?}"
+    );
+}
+
+#[test]
+fn a_plain_client_cannot_take_a_certificate_bound_nick() {
+    let pki = Pki::new("mtls CA");
+    let ca = pki.ca_crt.to_str().expect("path").to_string();
+    let srv = Server::start(&pki, &["--client-ca", &ca]);
+    let alice = pki.client(&["alice"], "alice");
+    let mut a = TlsClient::join(srv.tls, pki.config_with(None, Some(&alice)));
+    assert_eq!(a.nick, "alice");
+    let mut p = chatkit::Client::connect(srv.tcp);
+    let pnick = nick_of(&hello(&mut p));
+    a.expect(&[&format!("JOIN {pnick}")]);
+    for attempt in ["alice", "ALICE", "Alice"] {
+        p.send(&format!("/nick {attempt}"));
+        p.expect(&["ERR nick-in-use"]);
+    }
+    // From another room too: nicks are server-wide.
+    p.send("/join elsewhere");
+    p.expect(&["OK join elsewhere", &format!("WHO elsewhere {pnick}")]);
+    a.expect(&[&format!("PART {pnick}")]);
+    p.send("/nick alice");
+    p.expect(&["ERR nick-in-use"]);
+    // A DM to the name reaches the certificate holder.
+    p.send("/msg alice hello");
+    p.expect(&["OK msg alice"]);
+    a.expect(&[&format!("DM {pnick} hello")]);
+}
+
+/// Every kind of deadline at once, for many clients: silent clients get
+/// `PING` then `ERR idle-timeout`, clients that answer stay, unfinished
+/// lines get `ERR line-timeout`, and TLS clients that never finish their
+/// handshake are closed; a client doing none of that is served throughout.
+#[test]
+fn deadlines_fire_for_many_clients_at_once() {
+    const EACH: usize = 100;
+    let pki = Pki::new("deadlines CA");
+    let srv = Server::start(
+        &pki,
+        &[
+            "--idle-timeout",
+            "2",
+            "--line-timeout",
+            "1",
+            "--handshake-timeout",
+            "1",
+        ],
+    );
+    let mut silent: Vec<_> = (0..EACH)
+        .map(|_| chatkit::Client::connect(srv.tcp))
+        .collect();
+    let mut answering: Vec<_> = (0..EACH)
+        .map(|_| chatkit::Client::connect(srv.tcp))
+        .collect();
+    let mut partial: Vec<_> = (0..EACH)
+        .map(|_| chatkit::Client::connect(srv.tcp))
+        .collect();
+    let mut stalled: Vec<_> = (0..EACH).map(|_| tlskit::tcp(srv.tls)).collect();
+    for c in silent.iter_mut().chain(&mut answering).chain(&mut partial) {
+        hello(c);
+    }
+    for c in &mut partial {
+        c.raw(b"never finished");
+    }
+    // Half a ClientHello header: the handshake cannot go on.
+    for s in &mut stalled {
+        std::io::Write::write_all(s, &[0x16, 0x03]).expect("write");
+    }
+    for c in &mut partial {
+        skip_notices_until(c, "ERR line-timeout");
+    }
+    for c in &mut answering {
+        skip_notices_until(c, "PING ");
+        c.send("/pong");
+    }
+    for c in &mut silent {
+        skip_notices_until(c, "PING ");
+    }
+    for c in &mut silent {
+        skip_notices_until(c, "ERR idle-timeout");
+        let mut rest = Vec::new();
+        let _ = c.r.read_to_end(&mut rest);
+    }
+    for s in &mut stalled {
+        let got = tlskit::read_until_closed(s);
+        // At most an alert record: never a ServerHello.
+        assert!(got.is_empty() || got[0] == 0x15, "{got:?}");
+    }
+    for c in &mut answering {
+        c.send("/ping still");
+        skip_notices_until(c, "PONG still");
+    }
+}
+
+/// Reads lines until one starts with `want`, skipping room notices
+/// (`JOIN`, `QUIT`, ...) and pings; panics on anything else.
+fn skip_notices_until(c: &mut chatkit::Client, want: &str) {
+    loop {
+        let l = c.line();
+        if l.starts_with(want) {
+            return;
+        }
+        let notice = ["JOIN ", "QUIT ", "PING "].iter().any(|n| l.starts_with(n));
+        assert!(notice, "wanted {want:?}, got {l:?}");
+    }
+}
