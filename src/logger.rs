@@ -59,24 +59,43 @@ fn open_append(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// The level a record is logged at. Records of other crates (rustls) are
+/// demoted to `DEBUG` at most: what they report is caused by one peer
+/// (an alert, a refused renegotiation), and a peer must not be able to
+/// fill the log at the default level.
+fn level_of(metadata: &Metadata<'_>) -> Level {
+    match ours(metadata.target()) {
+        true => metadata.level(),
+        false => metadata.level().max(Level::Debug),
+    }
+}
+
+fn ours(target: &str) -> bool {
+    target.starts_with(env!("CARGO_CRATE_NAME"))
+}
+
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
+        level_of(metadata) <= log::max_level()
     }
 
     fn log(&self, record: &Record<'_>) {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let level = match record.level() {
+        let level = match level_of(record.metadata()) {
             Level::Error => "ERROR",
             Level::Warn => "WARN",
             Level::Info => "INFO",
             Level::Debug => "DEBUG",
             Level::Trace => "TRACE",
         };
+        let from = match ours(record.target()) {
+            true => String::new(),
+            false => format!("{}: ", record.target()),
+        };
         let line = format!(
-            "{} {level} {}\n",
+            "{} {level} {from}{}\n",
             timestamp(SystemTime::now()),
             record.args()
         );

@@ -255,3 +255,70 @@ fn skip_notices_until(c: &mut chatkit::Client, want: &str) {
         assert!(notice, "wanted {want:?}, got {l:?}");
     }
 }
+
+/// TLS 1.2 renegotiation is refused (rustls implements none): a client
+/// asking for it (`openssl s_client`'s `R`) gets the `no_renegotiation`
+/// alert and loses its own connection, the server logs nothing at the
+/// default level, and everyone else goes on.
+#[test]
+fn renegotiation_is_refused_without_a_log_line() {
+    use std::io::Write;
+    let pki = Pki::new("reneg CA");
+    let mut srv = Server::start(&pki, &[]);
+    let mut other = TlsClient::join(srv.tls, pki.client_config());
+    let mut s_client = Command::new("openssl")
+        .args(["s_client", "-tls1_2", "-servername", "localhost"])
+        .arg("-connect")
+        .arg(srv.tls.to_string())
+        .arg("-CAfile")
+        .arg(&pki.ca_crt)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl s_client");
+    let mut stdin = s_client.stdin.take().expect("stdin");
+    let stdout = s_client.stdout.take().expect("stdout");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    // Without -quiet (which would turn the `R` command off), the session
+    // details come first.
+    let hello = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("HELLO "))
+        .expect("HELLO");
+    std::thread::spawn(move || lines.for_each(drop));
+    other.expect(&[&format!("JOIN {}", nick_of(&hello))]);
+    stdin.write_all(b"R\n").expect("write");
+    let out = wait_child(s_client);
+    assert!(
+        out.to_lowercase().contains("no renegotiation"),
+        "s_client did not report the refusal:\n{out}"
+    );
+    other.expect(&[&format!("QUIT {}", nick_of(&hello))]);
+    other.expect_nothing();
+    let log = srv.log.lock().expect("log").clone();
+    assert!(
+        !log.contains("WARN") && !log.contains("ERROR"),
+        "a peer wrote to the log at the default level:\n{log}"
+    );
+    srv.signal(libc::SIGTERM);
+    assert_eq!(srv.wait_exit(), 0);
+}
+
+/// Waits (bounded) for a child to exit; returns its stderr.
+fn wait_child(mut child: std::process::Child) -> String {
+    let end = Instant::now() + WAIT;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("openssl s_client did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    err
+}
