@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -109,6 +109,43 @@ impl Log for Logger {
     fn flush(&self) {}
 }
 
+/// At most one log line per interval for an event a peer can repeat at
+/// will (a connection dropped at the descriptor limit, a datagram cut
+/// short): the line that is written says how many were not.
+#[derive(Debug)]
+pub struct Throttle {
+    every: Duration,
+    last: Option<Instant>,
+    quiet: u64,
+}
+
+impl Throttle {
+    /// One line per `every` at most.
+    pub const fn new(every: Duration) -> Throttle {
+        Throttle {
+            every,
+            last: None,
+            quiet: 0,
+        }
+    }
+
+    /// Whether a line may be written at `now`: `Some(n)` with the number of
+    /// events since the last line that were not logged, or `None` (this
+    /// one is counted instead).
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < self.every => {
+                self.quiet += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.quiet))
+            }
+        }
+    }
+}
+
 /// RFC 3339 UTC timestamp with milliseconds.
 fn timestamp(now: SystemTime) -> String {
     let d = now.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -140,7 +177,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn throttle_writes_one_line_per_interval_and_counts_the_rest() {
+        let mut t = Throttle::new(Duration::from_secs(1));
+        let start = Instant::now();
+        assert_eq!(t.allow(start), Some(0));
+        for ms in [1, 500, 999] {
+            assert_eq!(t.allow(start + Duration::from_millis(ms)), None);
+        }
+        assert_eq!(t.allow(start + Duration::from_millis(1000)), Some(3));
+        assert_eq!(t.allow(start + Duration::from_millis(1001)), None);
+        assert_eq!(t.allow(start + Duration::from_secs(5)), Some(1));
+    }
 
     #[test]
     fn formats_known_instants() {

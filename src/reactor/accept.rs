@@ -136,7 +136,14 @@ impl Reactor {
                         .reserve
                         .with_freed_slot(|| socket::accept(fd).map(drop))
                     {
-                        Ok(()) => log::warn!("accept: {e}: dropped one pending connection"),
+                        Ok(()) => {
+                            if let Some(more) = self.emfile_log.allow(self.now) {
+                                log::warn!(
+                                    "accept: {e}: dropped a pending connection \
+                                     ({more} more since the last such line)"
+                                );
+                            }
+                        }
                         Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
                         // accept4 fails with EMFILE before it looks at the
                         // queue: at the limit with nothing pending, stop

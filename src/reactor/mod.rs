@@ -60,6 +60,7 @@ use crate::config::{Config, Mode};
 use crate::conn::{Conn, Phase};
 use crate::echo;
 use crate::error::{Context, Result};
+use crate::logger::Throttle;
 use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::limits::ReserveFd;
 use crate::sys::signal::Signals;
@@ -116,6 +117,8 @@ pub struct Reactor {
     ready: VecDeque<u64>,
     buf: Box<[u8]>,
     reserve: ReserveFd,
+    /// Connections dropped at the descriptor limit, logged once a second.
+    emfile_log: Throttle,
     next_gen: u32,
     cfg: Config,
     /// The chat service; `None` in echo mode.
@@ -173,6 +176,7 @@ impl Reactor {
             ready: VecDeque::new(),
             buf: vec![0u8; READ_BUF].into_boxed_slice(),
             reserve,
+            emfile_log: Throttle::new(Duration::from_secs(1)),
             next_gen: 0,
             sources: sources::Sources::new(cfg.max_per_ip, cfg.per_ip_loopback),
             cfg,
