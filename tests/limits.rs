@@ -209,6 +209,14 @@ fn emfile_sheds_connections_without_spinning() {
     let mut fresh = connect(server.addr());
     assert_echo(&mut fresh, b"after EMFILE");
     assert_echo(&mut fresh, &random_bytes(100_000, 50));
+    // 50 connections shed in about a second: a line or two, not 50.
+    let log = server.log();
+    let lines = log.matches("dropped a pending connection").count();
+    let secs = started.elapsed().as_secs() as usize;
+    assert!(
+        (1..=secs + 1).contains(&lines),
+        "{lines} log lines for {shed} shed connections in {secs} s:\n{log}"
+    );
 }
 
 /// `--linger-timeout`: a connection the server is closing (the client
