@@ -112,6 +112,11 @@ pub struct ServeArgs {
     /// Seconds of silence before a chat client gets `PING` (0 = never).
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
+    /// Chat flood control: lines per second one client may send on average,
+    /// with a burst of as many; a client over it is not read from (nothing
+    /// is dropped) until it is back under. 0 = no limit.
+    #[arg(long, value_name = "LINES", default_value_t = 0)]
+    pub max_rate: u32,
     /// Seconds an unfinished chat line may wait for its `\n` (0 = forever).
     #[arg(long, default_value_t = 60)]
     pub line_timeout: u64,
@@ -166,6 +171,8 @@ pub struct Config {
     pub max_line: usize,
     pub idle_timeout: Option<Duration>,
     pub line_timeout: Option<Duration>,
+    /// Chat lines per second per client (`None`: no limit).
+    pub max_rate: Option<u32>,
     pub linger_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub backlog: i32,
@@ -250,6 +257,7 @@ impl Config {
             max_line: a.max_line,
             idle_timeout: secs(a.idle_timeout),
             line_timeout: secs(a.line_timeout),
+            max_rate: Some(a.max_rate).filter(|&r| r > 0),
             linger_timeout: Duration::from_secs(a.linger_timeout),
             shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
             backlog: a.backlog,

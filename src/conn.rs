@@ -66,6 +66,8 @@ pub struct Conn {
     pub fin_sent: bool,
     /// A re-check of that is on the timer heap.
     pub recheck: bool,
+    /// Over `--max-rate`: not read from until its timer entry comes.
+    pub paused: bool,
 }
 
 impl Conn {
@@ -84,6 +86,7 @@ impl Conn {
             read_closed: false,
             fin_sent: false,
             recheck: false,
+            paused: false,
             queued: false,
             dirty: false,
             cut: false,

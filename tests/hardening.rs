@@ -322,3 +322,45 @@ fn wait_child(mut child: std::process::Child) -> String {
     }
     err
 }
+
+/// `--max-rate`: a client that floods its room is paused, not cut: every
+/// line it sent arrives, in order; it is not read again until it is back
+/// under the rate; everyone else is served meanwhile.
+#[test]
+fn max_rate_pauses_a_flooder_and_loses_nothing() {
+    const LINES: usize = 150;
+    const RATE: usize = 50;
+    let pki = Pki::new("rate CA");
+    let srv = Server::start(&pki, &["--max-rate", &RATE.to_string()]);
+    let mut flooder = chatkit::Client::connect(srv.tcp);
+    let fnick = nick_of(&hello(&mut flooder));
+    let mut reader = chatkit::Client::connect(srv.tcp);
+    let rnick = nick_of(&hello(&mut reader));
+    flooder.expect(&[&format!("JOIN {rnick}")]);
+    let flood: String = (0..LINES).map(|i| format!("line {i}\n")).collect();
+    let start = Instant::now();
+    flooder.raw(flood.as_bytes());
+    for i in 0..LINES {
+        assert_eq!(reader.line(), format!("MSG {fnick} line {i}"));
+    }
+    // All of it was read at once: the flooder now owes (LINES - RATE) /
+    // RATE seconds, and its next line waits for them.
+    flooder.send("/ping after");
+    reader.send("/ping bystander");
+    reader.expect(&["PONG bystander"]);
+    flooder.stream().set_nonblocking(true).expect("nonblocking");
+    let early = std::io::Read::read(&mut flooder.r.get_ref(), &mut [0u8; 16]);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the flooder was answered during its pause: {early:?}"
+    );
+    flooder.stream().set_nonblocking(false).expect("blocking");
+    flooder.expect(&["PONG after"]);
+    let owed = Duration::from_secs_f64((LINES - RATE) as f64 / RATE as f64);
+    let waited = start.elapsed();
+    assert!(
+        waited + Duration::from_millis(100) >= owed,
+        "answered after {waited:?}, before the {owed:?} the rate allows"
+    );
+    reader.expect_nothing();
+}

@@ -39,6 +39,10 @@ struct Session {
     ping_at: Option<Instant>,
     /// The time of this session's live entry in the reactor's timer heap.
     timer_at: Option<Instant>,
+    /// Flood control (GCRA): the moment by which every line received so far
+    /// is paid for at `--max-rate`. A client more than one second ahead is
+    /// not read from until that second is back.
+    paid: Instant,
 }
 
 /// Chat service limits.
@@ -48,6 +52,9 @@ pub struct Limits {
     /// `None`: never ping, never time out.
     pub idle: Option<Duration>,
     pub line: Option<Duration>,
+    /// Lines per second one client may send on average, with a burst of as
+    /// many (`--max-rate`); `None`: no limit.
+    pub rate: Option<u32>,
 }
 
 /// The chat service: the router plus one session per connection.
@@ -95,27 +102,51 @@ impl Chat {
             line_since: None,
             ping_at: None,
             timer_at: None,
+            paid: now,
         });
         true
     }
 
-    /// Bytes from `key`: every complete line goes to the router.
-    pub fn input(&mut self, key: usize, data: &[u8], now: Instant, out: &mut impl Outbox) {
-        let Some(s) = self.sessions.get_mut(key).and_then(Option::as_mut) else {
-            return;
-        };
+    /// Bytes from `key`: every complete line goes to the router. Returns
+    /// the moment until which the reactor must not read from `key` again,
+    /// if these lines took it past `--max-rate` (nothing is dropped: the
+    /// client's own socket buffer holds what it sends meanwhile, and TCP
+    /// slows it down).
+    pub fn input(
+        &mut self,
+        key: usize,
+        data: &[u8],
+        now: Instant,
+        out: &mut impl Outbox,
+    ) -> Option<Instant> {
+        let s = self.sessions.get_mut(key).and_then(Option::as_mut)?;
         self.router.stats.bytes_in += data.len() as u64;
         s.last_input = now;
         s.ping_at = None;
         let router = &mut self.router;
-        s.framer.push(data, |frame| match frame {
-            Frame::Line(line) => router.line(key, line, out),
-            Frame::TooLong => router.error(key, "line-too-long", out),
+        let mut lines = 0u32;
+        s.framer.push(data, |frame| {
+            lines = lines.saturating_add(1);
+            match frame {
+                Frame::Line(line) => router.line(key, line, out),
+                Frame::TooLong => router.error(key, "line-too-long", out),
+            }
         });
         s.line_since = match (s.framer.has_partial(), s.line_since) {
             (false, _) => None,
             (true, since) => Some(since.unwrap_or(now)),
         };
+        let rate = self.limits.rate?;
+        s.paid = s.paid.max(now) + Duration::from_secs(1) / rate * lines;
+        let resume = s.paid.checked_sub(Duration::from_secs(1))?;
+        if resume <= now {
+            return None;
+        }
+        // A paused client is not silent and its line is not stalled: its
+        // clocks start again when reading does.
+        s.last_input = resume;
+        s.line_since = s.line_since.map(|_| resume);
+        Some(resume)
     }
 
     /// The client closed its side: its unfinished line is dropped and its

@@ -98,7 +98,7 @@ impl Reactor {
                 return Ok(false);
             };
             c.flush()?;
-            if c.phase != Phase::Open || !c.wants_read(max_output) {
+            if c.phase != Phase::Open || c.paused || !c.wants_read(max_output) {
                 return Ok(false);
             }
             if budget == 0 {
@@ -124,7 +124,7 @@ impl Reactor {
             let Some(chat) = self.chat.as_deref_mut() else {
                 return Ok(false);
             };
-            chat.input(key, &self.buf[..n], self.now, &mut deliver!(self));
+            let pause = chat.input(key, &self.buf[..n], self.now, &mut deliver!(self));
             if self
                 .conns
                 .get(key)
@@ -134,6 +134,10 @@ impl Reactor {
                 return Ok(false);
             }
             self.arm(key);
+            if let Some(until) = pause {
+                self.pause(key, until);
+                return Ok(false);
+            }
         }
     }
 

@@ -83,8 +83,9 @@ const UDP_KIND: u64 = 2 << 32;
 const LINGER: u64 = 1 << 62;
 /// In the timer heap: this entry ends a TLS handshake that took too long.
 const HANDSHAKE: u64 = 1 << 61;
-/// In the timer heap: look again at a connection that sent its FIN and
-/// waits for the client to acknowledge the last bytes.
+/// In the timer heap: look again at a connection: one that sent its FIN
+/// and waits for the client to acknowledge the last bytes, or a chat client
+/// paused by `--max-rate` whose allowance is back.
 const RECHECK: u64 = 1 << 60;
 
 fn conn_token(key: usize, gen: u32) -> u64 {
@@ -164,6 +165,7 @@ impl Reactor {
                 max_line: cfg.max_line,
                 idle: cfg.idle_timeout,
                 line: cfg.line_timeout,
+                rate: cfg.max_rate,
             }))
         });
         Ok(Reactor {

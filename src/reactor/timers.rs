@@ -1,6 +1,7 @@
 //! The one timer heap behind every deadline: a chat client's keepalive and
-//! unfinished line, a TLS handshake, a closing connection's linger, and the
-//! re-check of a connection waiting for its last bytes to be acknowledged.
+//! unfinished line, a TLS handshake, a closing connection's linger, the
+//! re-check of a connection waiting for its last bytes to be acknowledged,
+//! and the end of a flood-control pause.
 //! Entries are (when, token); a token's flag bits say which kind it is, and
 //! its generation makes entries of closed connections harmless.
 
@@ -8,6 +9,7 @@ use std::cmp::Reverse;
 
 use super::{conn_token, token_key, Reactor, HANDSHAKE, LINGER, RECHECK};
 use crate::chat::{Departure, Expiry};
+use crate::conn::Phase;
 
 impl Reactor {
     /// Pushes `key`'s next chat deadline onto the heap, if it moved earlier.
@@ -18,6 +20,18 @@ impl Reactor {
         if let Some(at) = chat.arm(key) {
             self.timers.push(Reverse((at, conn_token(key, c.gen))));
         }
+    }
+
+    /// Stops reading chat client `key` (over `--max-rate`) until `until`.
+    /// What it sends meanwhile waits in its socket: nothing is lost.
+    pub(super) fn pause(&mut self, key: usize, until: std::time::Instant) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        log::debug!("connection {key}: over --max-rate, paused");
+        c.paused = true;
+        let token = conn_token(key, c.gen) | RECHECK;
+        self.timers.push(Reverse((until, token)));
     }
 
     /// Runs every deadline that is due: keepalive pings and cuts, unfinished
@@ -41,10 +55,16 @@ impl Reactor {
                 continue;
             }
             if token & RECHECK != 0 {
-                if let Some(c) = self.conns.get_mut(key) {
+                let Some(c) = self.conns.get_mut(key) else {
+                    continue;
+                };
+                c.paused = false;
+                if c.phase == Phase::Closing {
                     c.recheck = false;
+                    self.finish(key);
+                } else {
+                    self.service(key);
                 }
-                self.finish(key);
                 continue;
             }
             if token & LINGER != 0 {
