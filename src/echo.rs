@@ -78,10 +78,11 @@ fn serve_plain(c: &mut Conn, buf: &mut [u8], max_output: usize) -> io::Result<bo
 /// be waiting. A datagram the kernel cannot send right now is dropped, as
 /// UDP allows; it never blocks the loop.
 ///
-/// `buf` is `--max-datagram` bytes long: `recvfrom` with `MSG_TRUNC`
-/// reports a longer datagram's real length, and `guard` drops it, with
-/// the ones from service ports and the ones over the rate
-/// ([`crate::udp`]). `now` is the loop's clock for this turn.
+/// `buf` is `--max-datagram` bytes long, and `recvfrom` (with `MSG_TRUNC`)
+/// reports a longer datagram's real length. Before anything is sent back,
+/// `guard` drops datagrams from service ports, the ones longer than `buf`,
+/// and the ones over their source's rate ([`crate::udp`]). `now` is the
+/// loop's clock for this turn.
 pub fn serve_datagrams(
     fd: BorrowedFd<'_>,
     buf: &mut [u8],
@@ -101,7 +102,9 @@ pub fn serve_datagrams(
         if !guard.admit(peer, n, buf.len(), now) {
             continue;
         }
-        if let Err(e) = socket::send_to(fd, &buf[..n], &from) {
+        // `admit` refused every datagram longer than `buf`.
+        let Some(data) = buf.get(..n) else { continue };
+        if let Err(e) = socket::send_to(fd, data, &from) {
             log::debug!("udp sendto {peer}: {e}");
         }
     }
