@@ -89,6 +89,7 @@ pub fn serve_datagrams(
     guard: &mut Guard,
     now: Instant,
 ) -> io::Result<bool> {
+    let now = guard.clock(now);
     for _ in 0..DATAGRAM_BUDGET {
         let (n, from) = match socket::recv_from(fd, buf) {
             Ok(got) => got,

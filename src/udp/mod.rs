@@ -26,7 +26,7 @@ pub mod table;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bucket::Rate;
 use table::{RateTable, Source};
@@ -73,18 +73,21 @@ impl fmt::Display for UdpStats {
     }
 }
 
+const SECOND: u64 = 1_000_000_000;
+
 /// At most one log line a second for one reason.
 #[derive(Debug, Default)]
 struct LogLimit {
-    next: Option<Instant>,
+    /// When the next line may be written (nanoseconds on the guard's clock).
+    next: Option<u64>,
 }
 
 impl LogLimit {
-    fn ready(&mut self, now: Instant) -> bool {
+    fn ready(&mut self, now: u64) -> bool {
         if self.next.is_some_and(|t| now < t) {
             return false;
         }
-        self.next = Some(now + Duration::from_secs(1));
+        self.next = Some(now.saturating_add(SECOND));
         true
     }
 }
@@ -95,7 +98,7 @@ pub struct Guard {
     /// `None` with `--udp-rate 0`.
     table: Option<RateTable>,
     rate: u32,
-    /// Where the table's clock starts.
+    /// Where the guard's clock starts.
     epoch: Instant,
     pub stats: UdpStats,
     port_log: LogLimit,
@@ -117,11 +120,18 @@ impl Guard {
         }
     }
 
+    /// The guard's clock: nanoseconds from its start to `now`. Read once
+    /// per turn, not once per datagram.
+    pub fn clock(&self, now: Instant) -> u64 {
+        let t = now.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(t).unwrap_or(u64::MAX)
+    }
+
     /// Whether a datagram from `from`, `len` bytes long in truth, received
-    /// into a buffer of `cap` bytes at `now`, is echoed. Every `false` is
-    /// counted, and logged within the limit.
+    /// into a buffer of `cap` bytes at `now` (on [`Guard::clock`]), is
+    /// echoed. Every `false` is counted, and logged within the limit.
     #[inline]
-    pub fn admit(&mut self, from: SocketAddr, len: usize, cap: usize, now: Instant) -> bool {
+    pub fn admit(&mut self, from: SocketAddr, len: usize, cap: usize, now: u64) -> bool {
         if let Some(why) = refused_port(from.port()) {
             self.stats.bad_port += 1;
             if self.port_log.ready(now) {
@@ -142,9 +152,7 @@ impl Guard {
             return false;
         }
         if let Some(table) = self.table.as_mut() {
-            let t = now.saturating_duration_since(self.epoch).as_nanos();
-            let t = u64::try_from(t).unwrap_or(u64::MAX);
-            if !table.take(Source::from(from.ip()), t) {
+            if !table.take(Source::from(from.ip()), now) {
                 self.stats.over_rate += 1;
                 if self.rate_log.ready(now) {
                     let (ip, n, rate) = (from.ip(), self.stats.over_rate, self.rate);
@@ -164,6 +172,19 @@ impl Guard {
 mod tests {
     use super::*;
 
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn the_clock_counts_nanoseconds_from_the_start() {
+        let start = Instant::now();
+        let g = Guard::new(1, start);
+        assert_eq!(g.clock(start), 0);
+        assert_eq!(
+            g.clock(start + std::time::Duration::from_millis(1500)),
+            1500 * MS
+        );
+    }
+
     fn at(port: u16) -> SocketAddr {
         SocketAddr::from(([192, 0, 2, 1], port))
     }
@@ -180,8 +201,8 @@ mod tests {
 
     #[test]
     fn each_drop_is_counted_under_its_reason() {
-        let t0 = Instant::now();
-        let mut g = Guard::new(2, t0);
+        let t0 = SECOND;
+        let mut g = Guard::new(2, Instant::now());
         assert!(!g.admit(at(7), 10, 512, t0));
         assert!(!g.admit(at(19), 10, 512, t0));
         assert!(!g.admit(at(5000), 513, 512, t0));
@@ -203,8 +224,8 @@ mod tests {
 
     #[test]
     fn refused_datagrams_spend_no_tokens() {
-        let t0 = Instant::now();
-        let mut g = Guard::new(1, t0);
+        let t0 = SECOND;
+        let mut g = Guard::new(1, Instant::now());
         for _ in 0..10 {
             assert!(!g.admit(at(7), 1, 512, t0));
             assert!(!g.admit(at(4000), 600, 512, t0));
@@ -218,30 +239,30 @@ mod tests {
 
     #[test]
     fn the_rate_refills_with_time() {
-        let t0 = Instant::now();
-        let mut g = Guard::new(10, t0);
+        let t0 = SECOND;
+        let mut g = Guard::new(10, Instant::now());
         let admitted = |g: &mut Guard, t| (0..50).filter(|_| g.admit(at(4000), 1, 9, t)).count();
         assert_eq!(admitted(&mut g, t0), 10);
-        assert_eq!(admitted(&mut g, t0 + Duration::from_millis(300)), 3);
+        assert_eq!(admitted(&mut g, t0 + 300 * MS), 3);
     }
 
     #[test]
     fn rate_zero_admits_everything() {
-        let t0 = Instant::now();
-        let mut g = Guard::new(0, t0);
+        let t0 = SECOND;
+        let mut g = Guard::new(0, Instant::now());
         assert!((0..100_000).all(|_| g.admit(at(4000), 1, 9, t0)));
         assert!(!g.admit(at(7), 1, 9, t0), "the port rule still holds");
     }
 
     #[test]
     fn log_lines_are_limited_to_one_a_second() {
-        let t0 = Instant::now();
+        let t0 = 5 * SECOND;
         let mut l = LogLimit::default();
         assert!(l.ready(t0));
         assert!(!l.ready(t0));
-        assert!(!l.ready(t0 + Duration::from_millis(999)));
-        assert!(l.ready(t0 + Duration::from_millis(1000)));
-        assert!(!l.ready(t0 + Duration::from_millis(1500)));
-        assert!(l.ready(t0 + Duration::from_secs(60)));
+        assert!(!l.ready(t0 + 999 * MS));
+        assert!(l.ready(t0 + 1000 * MS));
+        assert!(!l.ready(t0 + 1500 * MS));
+        assert!(l.ready(t0 + 60 * SECOND));
     }
 }
