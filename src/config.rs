@@ -177,8 +177,9 @@ pub struct Config {
 /// `--udp-rate`: RFC 862 echo is a diagnostic (a probe, a latency test), a
 /// few datagrams a second; 1000 a second, with a burst of 1000, leaves any
 /// such use unthrottled while it bounds what one forged source can have
-/// reflected at it, and ends a loop with another echo server within one
-/// burst.
+/// reflected at it, and what a loop with another echo server (on a port
+/// not refused outright) can cost: a loop faster than the rate breaks
+/// once its burst is spent.
 pub const DEFAULT_UDP_RATE: u32 = 1000;
 /// Above this a source is no longer limited in any useful sense.
 pub const MAX_UDP_RATE: u32 = 1_000_000;
