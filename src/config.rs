@@ -90,6 +90,14 @@ pub struct ServeArgs {
     /// UDP echo address (repeatable).
     #[arg(long = "udp", value_name = "ADDR")]
     pub udp: Vec<SocketAddr>,
+    /// UDP datagrams per second echoed to one source (an IPv4 address or an
+    /// IPv6 /64), with a burst as large; the rest get no answer (0 = no limit).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_UDP_RATE)]
+    pub udp_rate: u32,
+    /// Longest UDP datagram echoed, in bytes; a longer one is dropped and
+    /// logged. At most 65527 (the largest UDP payload over IPv6).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_DATAGRAM)]
+    pub max_datagram: usize,
     /// Most clients served at once; lowered to fit RLIMIT_NOFILE if needed.
     #[arg(long, default_value_t = 10_000)]
     pub max_clients: usize,
@@ -158,6 +166,10 @@ pub struct Config {
     pub tcp: Vec<SocketAddr>,
     pub tls: Vec<SocketAddr>,
     pub udp: Vec<SocketAddr>,
+    /// Datagrams per second per UDP source; 0 = no limit.
+    pub udp_rate: u32,
+    /// The UDP receive buffer: longer datagrams are not echoed.
+    pub max_datagram: usize,
     /// Certificate, key and client CA (made absolute by
     /// [`Config::absolutize`] before a daemon changes directory).
     pub tls_files: crate::transport::config::TlsFiles,
@@ -185,6 +197,19 @@ pub struct Config {
 
 /// `--max-per-ip` without the flag, for sources other than loopback.
 pub const DEFAULT_MAX_PER_IP: usize = 64;
+/// `--udp-rate`: RFC 862 echo is a diagnostic (a probe, a latency test), a
+/// few datagrams a second; 1000 a second, with a burst of 1000, leaves any
+/// such use unthrottled while it bounds what one forged source can have
+/// reflected at it, and what a loop with another echo server (on a port
+/// not refused outright) can cost: a loop faster than the rate breaks
+/// once its burst is spent.
+pub const DEFAULT_UDP_RATE: u32 = 1000;
+/// Above this a source is no longer limited in any useful sense.
+pub const MAX_UDP_RATE: u32 = 1_000_000;
+/// `--max-datagram`: the largest UDP payload over IPv4 (65535 − 20 − 8).
+pub const DEFAULT_MAX_DATAGRAM: usize = 65_507;
+/// The largest UDP payload over IPv6 without jumbograms (65535 − 8).
+pub const MAX_DATAGRAM: usize = 65_527;
 
 /// The listeners used when none is given.
 pub const DEFAULT_TCP: &str = "127.0.0.1:7000";
@@ -239,6 +264,18 @@ impl Config {
         if a.daemon && a.pidfile.is_none() {
             return Err(Error::Config("--daemon needs --pidfile PATH".into()));
         }
+        if !(1..=MAX_DATAGRAM).contains(&a.max_datagram) {
+            return Err(Error::Config(format!(
+                "--max-datagram must be 1 to {MAX_DATAGRAM} bytes, not {}",
+                a.max_datagram
+            )));
+        }
+        if a.udp_rate > MAX_UDP_RATE {
+            return Err(Error::Config(format!(
+                "--udp-rate must be at most {MAX_UDP_RATE} (0 = no limit), not {}",
+                a.udp_rate
+            )));
+        }
         if a.max_line == 0 {
             return Err(Error::Config("--max-line must be at least 1".into()));
         }
@@ -248,6 +285,8 @@ impl Config {
             tcp,
             tls,
             udp: a.udp.clone(),
+            udp_rate: a.udp_rate,
+            max_datagram: a.max_datagram,
             tls_files,
             handshake_timeout: Duration::from_secs(a.handshake_timeout),
             max_clients: a.max_clients,

@@ -3,14 +3,17 @@
 //! Stream echo writes straight back from the reactor's shared read buffer;
 //! bytes are copied only when the socket does not take them all (over TLS,
 //! the connection's transport encrypts them on the way out). UDP echo
-//! sends each datagram back to its sender as one datagram.
+//! sends each datagram back to its sender as one datagram, unless
+//! [`crate::udp::Guard`] says it must not be answered.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Instant;
 
 use crate::conn::Conn;
 use crate::sys::{socket, would_block};
 use crate::transport::{plain, Input, Transport};
+use crate::udp::Guard;
 
 /// Bytes one connection may read per turn before the others get theirs
 /// (epoll(7), "possible pitfalls": starvation).
@@ -74,15 +77,36 @@ fn serve_plain(c: &mut Conn, buf: &mut [u8], max_output: usize) -> io::Result<bo
 /// Echoes up to [`DATAGRAM_BUDGET`] datagrams. Returns `true` when more may
 /// be waiting. A datagram the kernel cannot send right now is dropped, as
 /// UDP allows; it never blocks the loop.
-pub fn serve_datagrams(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<bool> {
+///
+/// `buf` is `--max-datagram` bytes long, and `recvfrom` (with `MSG_TRUNC`)
+/// reports a longer datagram's real length. Before anything is sent back,
+/// `guard` drops datagrams from service ports, the ones longer than `buf`,
+/// and the ones over their source's rate ([`crate::udp`]). `now` is the
+/// loop's clock for this turn.
+pub fn serve_datagrams(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    guard: &mut Guard,
+    now: Instant,
+) -> io::Result<bool> {
+    let now = guard.clock(now);
     for _ in 0..DATAGRAM_BUDGET {
         let (n, from) = match socket::recv_from(fd, buf) {
             Ok(got) => got,
             Err(e) if would_block(&e) => return Ok(false),
             Err(e) => return Err(e),
         };
-        if let Err(e) = socket::send_to(fd, &buf[..n], &from) {
-            log::debug!("udp sendto {:?}: {e}", socket::datagram_peer(&from));
+        // AF_INET and AF_INET6 sockets only ever name IP sources.
+        let Some(peer) = socket::datagram_peer(&from) else {
+            continue;
+        };
+        if !guard.admit(peer, n, buf.len(), now) {
+            continue;
+        }
+        // `admit` refused every datagram longer than `buf`.
+        let Some(data) = buf.get(..n) else { continue };
+        if let Err(e) = socket::send_to(fd, data, &from) {
+            log::debug!("udp sendto {peer}: {e}");
         }
     }
     Ok(true)

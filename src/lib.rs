@@ -20,7 +20,9 @@
 //! - [`transport`]: plain TCP or TLS (rustls) behind one interface, so the
 //!   services never know which a client speaks; certificates, mTLS nicks,
 //!   and the client-side TLS pieces.
-//! - [`echo`]: RFC 862 over TCP and UDP.
+//! - [`echo`]: RFC 862 over TCP and UDP; [`udp`]: the datagrams UDP echo
+//!   will not answer (service source ports, oversize, over the per-source
+//!   rate), and their counters.
 //! - [`client`]: `edgechat client`, the other half of the tutorial.
 //! - [`bench`]: `edgechat bench`, the load generator.
 //! - [`config`], [`error`], [`logger`]: the command line, errors that name
@@ -42,9 +44,11 @@ pub mod lifecycle;
 pub mod logger;
 pub mod queue;
 pub mod reactor;
+pub mod source;
 pub mod stop;
 pub mod sys;
 pub mod transport;
+pub mod udp;
 
 use config::{Config, ServeArgs};
 use error::Result;

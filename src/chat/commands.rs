@@ -103,7 +103,7 @@ impl Router {
     /// `/stats`: `STATS key=value ...`.
     pub(super) fn report(&mut self, key: usize, out: &mut impl Outbox) {
         let s = &self.stats;
-        let line = format!(
+        let mut line = format!(
             "clients={} rooms={} msgs_in={} msgs_out={} bytes_in={} bytes_out={} uptime_s={}",
             self.nicks.len(),
             self.rooms.len(),
@@ -113,6 +113,9 @@ impl Router {
             s.bytes_out,
             s.started.elapsed().as_secs()
         );
+        if let Some(udp) = s.udp {
+            line = format!("{line} {udp}");
+        }
         self.reply(key, &["STATS", &line], out);
     }
 

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::command::{parse, Command};
+use crate::udp::UdpStats;
 
 /// Where the router's lines go. The reactor implements it over its
 /// connections; tests implement it over a `Vec`.
@@ -29,6 +30,9 @@ pub struct Stats {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub started: Instant,
+    /// The server's UDP echo counters, kept current by the reactor when it
+    /// has UDP listeners; `/stats` then shows them too.
+    pub udp: Option<UdpStats>,
 }
 
 pub(super) struct Client {
@@ -108,6 +112,7 @@ impl Router {
                 bytes_in: 0,
                 bytes_out: 0,
                 started: Instant::now(),
+                udp: None,
             },
         }
     }

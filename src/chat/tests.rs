@@ -194,6 +194,20 @@ fn ping_stats_help_unknown() {
     ] {
         assert!(s.contains(k), "{s} lacks {k}");
     }
+    assert!(!s.contains("udp_"), "no UDP counters without UDP: {s}");
+    r.stats.udp = Some(crate::udp::UdpStats {
+        echoed: 4,
+        bad_port: 3,
+        over_rate: 2,
+        truncated: 1,
+    });
+    r.line(0, b"/stats", &mut o);
+    let s = o.take(0).remove(0);
+    assert!(
+        s.trim_end()
+            .ends_with(" udp_echoed=4 udp_bad_port=3 udp_over_rate=2 udp_truncated=1"),
+        "{s}"
+    );
     r.line(0, b"/HELP", &mut o);
     assert!(o.take(0).iter().all(|l| l.starts_with("HELP ")));
 }

@@ -113,8 +113,8 @@ impl Reactor {
                     if self.conns.len() >= self.cfg.max_clients {
                         log::debug!("{peer:?}: over --max-clients, closed");
                         self.refuse(fd, tls);
-                    } else if let Admit::Full(ip) = admit {
-                        log::debug!("{peer:?}: {ip} is at --max-per-ip, closed");
+                    } else if admit == Admit::Full {
+                        log::debug!("{peer:?}: its source is at --max-per-ip, closed");
                         self.refuse(fd, tls);
                     } else {
                         match self.register(fd, tls) {

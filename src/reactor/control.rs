@@ -29,21 +29,21 @@ impl Reactor {
         }
     }
 
+    /// One line: `stats: clients=N`, the chat counters in chat mode, and
+    /// the UDP echo's counters when there are UDP listeners.
     fn log_stats(&self) {
-        match self.chat.as_deref() {
-            Some(chat) => {
-                let s = &chat.router.stats;
-                log::info!(
-                    "stats: clients={} msgs_in={} msgs_out={} bytes_in={} bytes_out={}",
-                    self.conns.len(),
-                    s.msgs_in,
-                    s.msgs_out,
-                    s.bytes_in,
-                    s.bytes_out
-                );
-            }
-            None => log::info!("stats: clients={}", self.conns.len()),
+        let mut line = format!("stats: clients={}", self.conns.len());
+        if let Some(chat) = self.chat.as_deref() {
+            let s = &chat.router.stats;
+            line += &format!(
+                " msgs_in={} msgs_out={} bytes_in={} bytes_out={}",
+                s.msgs_in, s.msgs_out, s.bytes_in, s.bytes_out
+            );
         }
+        if !self.udp.is_empty() {
+            line += &format!(" {}", self.udp_guard.stats);
+        }
+        log::info!("{line}");
     }
 
     /// Stops accepting, and lets every connection finish what it owes

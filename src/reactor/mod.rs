@@ -65,9 +65,12 @@ use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::limits::ReserveFd;
 use crate::sys::signal::Signals;
 use crate::transport::config::ServerTls;
+use crate::udp::Guard;
 
 /// The shared read buffer: one per server, not one per connection.
 const READ_BUF: usize = 64 * 1024;
+// The UDP receive buffer is a slice of it.
+const _: () = assert!(crate::config::MAX_DATAGRAM <= READ_BUF);
 /// Events taken from the kernel per `epoll_wait`.
 const EVENTS: usize = 1024;
 
@@ -113,6 +116,8 @@ pub struct Reactor {
     signals: Signals,
     listeners: Vec<Listener>,
     udp: Vec<Listener>,
+    /// What the UDP echo drops (service ports, oversize, over the rate).
+    udp_guard: Guard,
     conns: Slab<Conn>,
     /// Tokens of sources with work left over from an earlier turn.
     ready: VecDeque<u64>,
@@ -160,7 +165,7 @@ impl Reactor {
             .sys("epoll_ctl")?;
         let reserve = ReserveFd::new().sys("open /dev/null")?;
         accept::register_listeners(&epoll, &listeners, &udp)?;
-        let chat = (cfg.mode == Mode::Chat).then(|| {
+        let mut chat = (cfg.mode == Mode::Chat).then(|| {
             Box::new(Chat::new(Limits {
                 max_line: cfg.max_line,
                 idle: cfg.idle_timeout,
@@ -168,12 +173,17 @@ impl Reactor {
                 rate: cfg.max_rate,
             }))
         });
+        let udp_guard = Guard::new(cfg.udp_rate, Instant::now());
+        if let (Some(chat), false) = (chat.as_deref_mut(), udp.is_empty()) {
+            chat.router.stats.udp = Some(udp_guard.stats);
+        }
         Ok(Reactor {
             epoll,
             events: Epoll::events(EVENTS),
             signals,
             listeners,
             udp,
+            udp_guard,
             conns: Slab::new(),
             ready: VecDeque::new(),
             buf: vec![0u8; READ_BUF].into_boxed_slice(),
@@ -333,10 +343,14 @@ impl Reactor {
         let Some(l) = self.udp.get(index) else {
             return;
         };
-        match echo::serve_datagrams(l.fd.as_fd(), &mut self.buf) {
+        let buf = &mut self.buf[..self.cfg.max_datagram];
+        match echo::serve_datagrams(l.fd.as_fd(), buf, &mut self.udp_guard, self.now) {
             Ok(true) => self.ready.push_back(FIXED | UDP_KIND | index as u64),
             Ok(false) => {}
-            Err(e) => log::warn!("udp recvfrom: {e}"),
+            Err(e) => log::warn!("udp recvfrom on {}: {e}", l.addr),
+        }
+        if let Some(chat) = self.chat.as_deref_mut() {
+            chat.router.stats.udp = Some(self.udp_guard.stats);
         }
     }
 }

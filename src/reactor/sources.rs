@@ -1,15 +1,14 @@
 //! `--max-per-ip`: how many connections each source address holds, so one
 //! host cannot take every slot of `--max-clients`.
 //!
-//! A source is an IPv4 address, or an IPv6 address cut to its /64 (one
-//! host is usually given a whole /64, so counting single IPv6 addresses
-//! would limit nothing). An IPv4 client on a dual-stack listener arrives as
-//! `::ffff:a.b.c.d` and is counted as `a.b.c.d`. Loopback is not limited
-//! unless `--max-per-ip` was given. Only limited connections are tracked,
+//! A source is a [`Source`]: an IPv4 address or an IPv6 /64. Loopback is
+//! not limited unless `--max-per-ip` was given. Only limited connections are tracked,
 //! so the hot path of an unlimited server never touches these maps.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
+
+use crate::source::Source;
 
 /// Connections per source, and which connection counts against which.
 #[derive(Debug, Default)]
@@ -18,20 +17,20 @@ pub(super) struct Sources {
     limit: usize,
     /// The limit applies to loopback sources too.
     loopback: bool,
-    counts: HashMap<IpAddr, u32>,
+    counts: HashMap<Source, u32>,
     /// Slab key → its source, for the connections counted.
-    of: HashMap<usize, IpAddr>,
+    of: HashMap<usize, Source>,
 }
 
 /// Whether a new connection may be served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Admit {
     /// Serve it; count it against this source once it has a key.
-    Counted(IpAddr),
+    Counted(Source),
     /// Serve it; it is not limited.
     Free,
     /// Its source already holds `--max-per-ip` connections.
-    Full(IpAddr),
+    Full,
 }
 
 impl Sources {
@@ -51,15 +50,15 @@ impl Sources {
         if self.limit == 0 || (ip.is_loopback() && !self.loopback) {
             return Admit::Free;
         }
-        let ip = source(ip);
+        let ip = Source::from(ip);
         match self.counts.get(&ip) {
-            Some(&n) if n as usize >= self.limit => Admit::Full(ip),
+            Some(&n) if n as usize >= self.limit => Admit::Full,
             _ => Admit::Counted(ip),
         }
     }
 
     /// Counts connection `key` against `ip`.
-    pub(super) fn add(&mut self, key: usize, ip: IpAddr) {
+    pub(super) fn add(&mut self, key: usize, ip: Source) {
         *self.counts.entry(ip).or_insert(0) += 1;
         self.of.insert(key, ip);
     }
@@ -87,23 +86,16 @@ impl Sources {
     }
 }
 
-/// The address a connection is counted under (`ip` already canonical).
-fn source(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        v4 => v4,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn peer(s: &str) -> Option<SocketAddr> {
         Some(s.parse().unwrap())
+    }
+
+    fn src(s: &str) -> Source {
+        Source::from(s.parse::<std::net::IpAddr>().unwrap())
     }
 
     #[test]
@@ -115,11 +107,11 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(s.check(peer("192.0.2.1:1002")), Admit::Full(ip));
+        let ip = src("192.0.2.1");
+        assert_eq!(s.check(peer("192.0.2.1:1002")), Admit::Full);
         assert_eq!(
             s.check(peer("192.0.2.2:1000")),
-            Admit::Counted("192.0.2.2".parse().unwrap())
+            Admit::Counted(src("192.0.2.2"))
         );
         s.remove(0);
         assert_eq!(s.check(peer("192.0.2.1:1003")), Admit::Counted(ip));
@@ -138,22 +130,5 @@ mod tests {
         assert!(matches!(s.check(peer("127.0.0.1:9")), Admit::Counted(_)));
         let s = Sources::new(0, true);
         assert_eq!(s.check(peer("192.0.2.1:9")), Admit::Free);
-    }
-
-    #[test]
-    fn ipv6_counts_by_its_64_and_mapped_ipv4_as_ipv4() {
-        let mut s = Sources::new(1, true);
-        let Admit::Counted(ip) = s.check(peer("[2001:db8:1:2:aaaa::1]:5")) else {
-            panic!("not counted");
-        };
-        s.add(7, ip);
-        let same64 = s.check(peer("[2001:db8:1:2:bbbb::9]:5"));
-        assert_eq!(same64, Admit::Full("2001:db8:1:2::".parse().unwrap()));
-        let other64 = s.check(peer("[2001:db8:1:3::1]:5"));
-        assert!(matches!(other64, Admit::Counted(_)));
-        let Admit::Counted(v4) = s.check(peer("[::ffff:192.0.2.7]:5")) else {
-            panic!("not counted");
-        };
-        assert_eq!(v4, "192.0.2.7".parse::<IpAddr>().unwrap());
     }
 }

@@ -221,9 +221,29 @@ pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     cvt_r(|| ns::shutdown(fd.as_raw_fd(), ns::Shutdown::Write))
 }
 
-/// `recvfrom`: one datagram and its sender.
+/// `recvfrom(fd, buf, MSG_TRUNC)`: one datagram and its sender.
+///
+/// With `MSG_TRUNC`, Linux returns the datagram's real length even when it
+/// was longer than `buf` (udp(7)): a length over `buf.len()` means only the
+/// first `buf.len()` bytes were kept, and the rest is lost.
+#[inline]
 pub fn recv_from(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, SockaddrStorage)> {
-    let (n, from) = cvt_r(|| ns::recvfrom::<SockaddrStorage>(fd.as_raw_fd(), buf))?;
+    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes and `storage`
+    // for `len` bytes, for the call; the kernel writes at most that much.
+    let n = cvt_len(|| unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_TRUNC,
+            storage.as_mut_ptr().cast(),
+            &mut len,
+        )
+    })?;
+    // SAFETY: the kernel filled `len` bytes of `storage` with a sockaddr.
+    let from = unsafe { SockaddrStorage::from_raw(storage.as_ptr().cast(), Some(len)) };
     let from = from.ok_or_else(|| io::Error::other("recvfrom: no source address"))?;
     Ok((n, from))
 }
@@ -236,9 +256,4 @@ pub fn send_to(fd: BorrowedFd<'_>, buf: &[u8], to: &SockaddrStorage) -> io::Resu
 /// The printable form of a datagram's source address.
 pub fn datagram_peer(ss: &SockaddrStorage) -> Option<SocketAddr> {
     to_socket_addr(ss)
-}
-
-/// The length in bytes of an address, for callers that log or compare them.
-pub fn addr_len(ss: &SockaddrStorage) -> u32 {
-    ss.len()
 }
