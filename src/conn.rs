@@ -66,6 +66,8 @@ pub struct Conn {
     pub fin_sent: bool,
     /// A re-check of that is on the timer heap.
     pub recheck: bool,
+    /// Re-checks so far: each waits twice as long as the one before.
+    pub rechecks: u8,
     /// Over `--max-rate`: not read from until its timer entry comes.
     pub paused: bool,
 }
@@ -86,6 +88,7 @@ impl Conn {
             read_closed: false,
             fin_sent: false,
             recheck: false,
+            rechecks: 0,
             paused: false,
             queued: false,
             dirty: false,

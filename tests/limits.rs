@@ -285,3 +285,27 @@ fn max_clients_is_lowered_to_fit_the_descriptor_limit() {
         assert_echo(s, b"still served");
     }
 }
+
+/// Closing a connection leaves its deadlines on the timer heap until they
+/// come due; a client that connects and resets in a loop must not grow the
+/// heap (and the server's memory) with the connection rate.
+#[test]
+fn connection_churn_does_not_grow_the_timer_heap() {
+    // Each TLS connection puts its handshake deadline on the heap.
+    let server = Server::start(&["--tcp", "127.0.0.1:0", "--tls", "127.0.0.1:0"]);
+    for _ in 0..10_000 {
+        let s = connect(server.tls[0]);
+        set_linger_zero(&s);
+    }
+    // Every one of them has been accepted and closed once this is served.
+    let mut last = connect(server.addr());
+    assert_echo(&mut last, b"after the churn");
+    let line = server.stats();
+    let timers = count(&line, "timers");
+    eprintln!("after 10000 connections: {line}");
+    assert!(
+        timers <= 4097,
+        "{timers} deadlines on the heap for 1 client"
+    );
+    assert_eq!(count(&line, "clients"), 1);
+}

@@ -18,7 +18,6 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Instant;
 
 use common::*;
-use nix::sys::signal::Signal;
 
 /// A UDP socket bound to `ip:port`, reads bounded by [`TIMEOUT`].
 fn bind(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
@@ -49,29 +48,6 @@ fn assert_no_answer(s: &UdpSocket, what: &str) {
         Err(e) => panic!("{what}: recv(2): {e}"),
     }
     s.set_nonblocking(false).unwrap();
-}
-
-/// Asks for a stats line (SIGUSR1) and returns the first one logged after.
-fn stats(server: &Server) -> String {
-    let before = server.log().matches(" stats: ").count();
-    server.signal(Signal::SIGUSR1);
-    wait_until("a new stats line", || {
-        server.log().matches(" stats: ").count() > before
-    });
-    let log = server.log();
-    let line = log.lines().filter(|l| l.contains(" stats: ")).nth(before);
-    line.expect("the stats line").to_string()
-}
-
-/// The number after `key=` in a `key=value ...` line.
-fn count(line: &str, key: &str) -> u64 {
-    let field = line
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key}= in {line:?}"));
-    field
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} in {line:?}"))
 }
 
 /// Sockets bound to source ports 7 and 19 on IPv4 loopback, else IPv6.
@@ -106,7 +82,7 @@ fn datagrams_from_the_echo_and_chargen_ports_get_no_answer() {
         );
         assert_no_answer(refused, &format!("a datagram from port {port}"));
     }
-    let line = stats(&server);
+    let line = server.stats();
     assert_eq!(count(&line, "udp_bad_port"), 2, "{line}");
     assert_eq!(count(&line, "udp_echoed"), 2, "{line}");
     let from = SocketAddr::new(host, 7);
@@ -152,7 +128,7 @@ fn a_source_over_the_rate_is_dropped_and_another_source_is_not() {
         (10..=bound).contains(&answered),
         "{answered} answers to 100 datagrams at --udp-rate 10 in {elapsed:.3} s"
     );
-    let line = stats(&server);
+    let line = server.stats();
     assert_eq!(count(&line, "udp_over_rate"), 100 - answered, "{line}");
     assert_eq!(count(&line, "udp_echoed"), answered + 10, "{line}");
 }
@@ -176,7 +152,7 @@ fn a_datagram_over_max_datagram_is_dropped_whole_and_logged() {
     wait_until("the warning naming the datagram", || {
         server.log().contains(&want)
     });
-    let line = stats(&server);
+    let line = server.stats();
     assert_eq!(count(&line, "udp_truncated"), 2, "{line}");
     assert_eq!(count(&line, "udp_echoed"), 1, "{line}");
 }

@@ -158,7 +158,7 @@ impl Reactor {
             }
             let Some(key) = self.doomed.pop() else { return };
             if let Some(c) = self.conns.get_mut(key) {
-                log::info!(
+                log::debug!(
                     "connection {key}: slow consumer, {} bytes owed, cut",
                     c.out.len()
                 );

@@ -29,10 +29,15 @@ impl Reactor {
         }
     }
 
-    /// One line: `stats: clients=N`, the chat counters in chat mode, and
+    /// One line: `stats: clients=N timers=N` (deadlines on the heap), the
+    /// chat counters in chat mode, and
     /// the UDP echo's counters when there are UDP listeners.
     fn log_stats(&self) {
-        let mut line = format!("stats: clients={}", self.conns.len());
+        let mut line = format!(
+            "stats: clients={} timers={}",
+            self.conns.len(),
+            self.timers.len()
+        );
         if let Some(chat) = self.chat.as_deref() {
             let s = &chat.router.stats;
             line += &format!(

@@ -139,6 +139,8 @@ pub struct Reactor {
     doomed: Vec<usize>,
     /// Every deadline of every connection: (when, token), earliest first.
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Past this many entries, the heap is rid of dead connections' ones.
+    compact_at: usize,
     /// The clock, read once per loop iteration.
     now: Instant,
     /// Set once a shutdown has begun: when it must be over.
@@ -197,6 +199,7 @@ impl Reactor {
             dirty: Vec::new(),
             doomed: Vec::new(),
             timers: BinaryHeap::new(),
+            compact_at: timers::MIN_COMPACT,
             now: Instant::now(),
             deadline: None,
             stop_now: false,

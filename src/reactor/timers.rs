@@ -8,8 +8,10 @@
 use std::cmp::Reverse;
 
 use super::{conn_token, token_key, Reactor, HANDSHAKE, LINGER, RECHECK};
+
+/// The heap is never compacted below this many entries.
+pub(super) const MIN_COMPACT: usize = 4096;
 use crate::chat::{Departure, Expiry};
-use crate::conn::Phase;
 
 impl Reactor {
     /// Pushes `key`'s next chat deadline onto the heap, if it moved earlier.
@@ -20,6 +22,24 @@ impl Reactor {
         if let Some(at) = chat.arm(key) {
             self.timers.push(Reverse((at, conn_token(key, c.gen))));
         }
+    }
+
+    /// Drops the entries of connections that are gone. Closing a
+    /// connection leaves its entries on the heap until they come due (a
+    /// heap cannot remove from the middle), so a client that connects and
+    /// resets in a loop would grow it by the connection rate times the
+    /// longest deadline; this keeps it within twice what is live, at an
+    /// amortized O(1) per close.
+    pub(super) fn compact_timers(&mut self) {
+        let conns = &self.conns;
+        self.timers.retain(|Reverse((_, token))| {
+            let key = token_key(*token);
+            conns
+                .get(key)
+                .is_some_and(|c| conn_token(key, c.gen) == token & !(LINGER | HANDSHAKE | RECHECK))
+        });
+        self.timers.shrink_to_fit();
+        self.compact_at = (2 * self.timers.len()).max(MIN_COMPACT);
     }
 
     /// Stops reading chat client `key` (over `--max-rate`) until `until`.
@@ -58,12 +78,14 @@ impl Reactor {
                 let Some(c) = self.conns.get_mut(key) else {
                     continue;
                 };
-                c.paused = false;
-                if c.phase == Phase::Closing {
+                if c.paused {
+                    // The end of a pause: serve it, whatever its phase (a
+                    // closing one still has lines to send before its FIN).
+                    c.paused = false;
+                    self.service(key);
+                } else {
                     c.recheck = false;
                     self.finish(key);
-                } else {
-                    self.service(key);
                 }
                 continue;
             }

@@ -131,6 +131,18 @@ impl Server {
         kill(Pid::from_raw(self.pid()), sig).expect("kill(2) the server");
     }
 
+    /// Asks for a stats line (SIGUSR1) and returns the first one logged after.
+    pub fn stats(&self) -> String {
+        let before = self.log().matches(" stats: ").count();
+        self.signal(Signal::SIGUSR1);
+        wait_until("a new stats line", || {
+            self.log().matches(" stats: ").count() > before
+        });
+        let log = self.log();
+        let line = log.lines().filter(|l| l.contains(" stats: ")).nth(before);
+        line.expect("the stats line").to_string()
+    }
+
     /// `None` while the server runs; its exit status once it has exited.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
@@ -580,4 +592,15 @@ pub fn field(json: &str, key: &str) -> f64 {
     rest[..end]
         .parse()
         .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
+}
+
+/// The number after `key=` in a `key=value ...` line.
+pub fn count(line: &str, key: &str) -> u64 {
+    let field = line
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"));
+    field
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} in {line:?}"))
 }
