@@ -116,11 +116,20 @@ impl Chat {
             (false, _) => None,
             (true, since) => Some(since.unwrap_or(now)),
         };
+        if self.router.nick(key).is_none() {
+            // After `/quit`: the session ends with the client, so no
+            // deadline can send `PING` or `ERR line-timeout` after `BYE`.
+            self.sessions[key] = None;
+        }
     }
 
     /// The client closed its side: its unfinished line is dropped and its
-    /// room hears `QUIT <nick>`. What it is owed is still sent.
+    /// room hears `QUIT <nick>`. What it is owed is still sent; nothing is
+    /// added to it (its deadlines go with the session).
     pub fn eof(&mut self, key: usize, out: &mut impl Outbox) {
+        if let Some(s) = self.sessions.get_mut(key) {
+            *s = None;
+        }
         self.router.disconnect(key, None, true, out);
     }
 
@@ -200,5 +209,92 @@ fn deadline(s: &Session, limits: &Limits) -> Option<Instant> {
     match (line, idle) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Rec(Vec<(usize, String)>);
+
+    impl Outbox for Rec {
+        fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
+            self.0
+                .push((to, String::from_utf8_lossy(line).into_owned()));
+        }
+        fn close_after_flush(&mut self, _key: usize) {}
+    }
+
+    fn chat() -> Chat {
+        Chat::new(Limits {
+            max_line: 64,
+            idle: Some(Duration::from_secs(5)),
+            line: Some(Duration::from_secs(3)),
+        })
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// Once a client has half-closed, none of its deadlines sends it
+    /// anything (no `PING`, no `ERR line-timeout` for the dropped line).
+    #[test]
+    fn no_deadline_outlives_eof() {
+        let (mut c, mut o, t0) = (chat(), Rec::default(), Instant::now());
+        c.open(0, t0, &mut o);
+        c.open(1, t0, &mut o);
+        c.input(0, b"unfinished", t0, &mut o);
+        let at = c.arm(0).expect("a deadline");
+        c.eof(0, &mut o);
+        assert_eq!(o.0.pop(), Some((1, "QUIT guest1\n".into())));
+        o.0.clear();
+        assert_eq!(c.arm(0), None);
+        for s in [3, 5, 10, 20] {
+            assert_eq!(c.expire(0, at, t0 + secs(s), &mut o), Expiry::Keep);
+        }
+        assert_eq!(o.0, vec![]);
+    }
+
+    /// The same after `/quit`: `BYE` is the last line the client gets.
+    #[test]
+    fn no_deadline_outlives_quit() {
+        let (mut c, mut o, t0) = (chat(), Rec::default(), Instant::now());
+        c.open(0, t0, &mut o);
+        let at = c.arm(0).expect("a deadline");
+        c.input(0, b"/quit\nunfinished", t0, &mut o);
+        assert_eq!(o.0.pop(), Some((0, "BYE\n".into())));
+        o.0.clear();
+        assert_eq!(c.arm(0), None);
+        for s in [3, 5, 10, 20] {
+            assert_eq!(c.expire(0, at, t0 + secs(s), &mut o), Expiry::Keep);
+        }
+        assert_eq!(o.0, vec![]);
+    }
+
+    /// A connected client still gets its deadlines (the two tests above
+    /// fail for the right reason).
+    #[test]
+    fn deadlines_of_a_connected_client() {
+        let (mut c, mut o, t0) = (chat(), Rec::default(), Instant::now());
+        c.open(0, t0, &mut o);
+        c.input(0, b"unfinished", t0, &mut o);
+        o.0.clear();
+        let at = c.arm(0).expect("a deadline");
+        assert_eq!(at, t0 + secs(3));
+        assert_eq!(c.expire(0, at, at, &mut o), Expiry::Keep);
+        let at = c.arm(0).expect("the keepalive");
+        assert_eq!(c.expire(0, at, at, &mut o), Expiry::Keep);
+        let at = c.arm(0).expect("the cut");
+        assert_eq!(c.expire(0, at, at, &mut o), Expiry::Cut("idle-timeout"));
+        let got: Vec<&str> = o.0.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(
+            got,
+            ["ERR line-timeout\n", "PING k1\n", "ERR idle-timeout\n"]
+        );
     }
 }
