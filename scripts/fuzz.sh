@@ -61,7 +61,7 @@ for t in "${targets[@]}"; do
     [ "$t" != tls ] || args+=(-detect_leaks=0)
     echo "== fuzz $t for ${secs}s"
     if cargo fuzz run "${build[@]}" "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- "${args[@]}" >"$log" 2>&1; then
-        grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
+        grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
     else
         failed+=("$t")
         tail -n 60 "$log" >&2

@@ -115,29 +115,49 @@ fn tls() {
     );
     let end = Flags::EOF | Flags::CLOSE_NOTIFY | Flags::ECHO;
     let hi = b"hello\n/nick bob\n";
-    write("tls", "clean", &client_input(end, 128, 1, &[], hi));
+    write("tls", "clean", &client_input(end, 128, 1, &[], 0, hi));
     write(
         "tls",
         "clean-small-buffer",
-        &client_input(end, 5, 2, &[], hi),
+        &client_input(end, 5, 2, &[], 0, hi),
     );
     let mtls = end | Flags::MTLS | Flags::CLIENT_CERT | Flags::TLS12;
     write(
         "tls",
         "clean-mtls-tls12",
-        &client_input(mtls, 128, 3, &[], hi),
+        &client_input(mtls, 128, 3, &[], 0, hi),
     );
     write(
         "tls",
         "resumed",
-        &client_input(end | Flags::RESUME, 130, 4, &[], hi),
+        &client_input(end | Flags::RESUME, 130, 4, &[], 0, hi),
     );
     let flip = Mutation {
         at: 600,
         kind: 0,
         value: 0x40,
     };
-    write("tls", "flipped", &client_input(end, 128, 5, &[flip], hi));
+    write("tls", "flipped", &client_input(end, 128, 5, &[flip], 0, hi));
+    // 1 KiB sent 256 times: several full reads of the server's buffer.
+    let kib: Vec<u8> = (0..1024u32).map(|i| (i % 251) as u8).collect();
+    write("tls", "bulk", &client_input(end, 128, 7, &[], 255, &kib));
+    write(
+        "tls",
+        "bulk-small-buffer",
+        &client_input(end, 100, 8, &[], 40, &kib),
+    );
+    // A bit flipped in the first application data record, after the
+    // ClientHello and the client's Finished.
+    let in_data = Mutation {
+        at: hello.len() + 80,
+        kind: 0,
+        value: 1,
+    };
+    write(
+        "tls",
+        "flipped-app-data",
+        &client_input(end, 128, 9, &[in_data], 0, hi),
+    );
     let cut = Mutation {
         at: 300,
         kind: 3,
@@ -146,7 +166,7 @@ fn tls() {
     write(
         "tls",
         "cut-short",
-        &client_input(Flags::EOF, 128, 6, &[cut], hi),
+        &client_input(Flags::EOF, 128, 6, &[cut], 0, hi),
     );
 }
 

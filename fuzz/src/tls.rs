@@ -21,7 +21,8 @@
 //! EOF, `close_notify`, and a resumed handshake when a ticket was offered.
 //!
 //! Input: `[flags] [buffer] [cuts]`, then raw bytes, or `[n] n × [offset
-//! lo, offset hi, kind, value]` and the plaintext (see [`Flags`]).
+//! lo, offset hi, kind, value] [repeat]` and the plaintext, sent `repeat +
+//! 1` times, up to [`MAX_PLAINTEXT`] (see [`Flags`]).
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -67,6 +68,9 @@ const REACTOR_BUF: usize = 64 * 1024;
 const MAX_READS: usize = 10_000;
 /// Rounds of client → server → client before it counts as a hang.
 const MAX_ROUNDS: usize = 100_000;
+/// The most plaintext one client connection sends: enough for several
+/// full reads of the reactor's buffer, so the split-buffer path fills up.
+pub const MAX_PLAINTEXT: usize = 256 * 1024;
 /// The most a server may send in answer to raw bytes: a handshake flight
 /// (or two, after a HelloRetryRequest) and an alert.
 const RAW_OUTPUT: usize = 16 * 1024;
@@ -291,7 +295,10 @@ pub fn run(data: &[u8]) {
                 value: input.u8(),
             })
             .collect();
-        client(flags, buf, rng, &muts, input.0);
+        let repeat = usize::from(input.u8()) + 1;
+        let plaintext = input.0.repeat(repeat);
+        let plaintext = &plaintext[..plaintext.len().min(MAX_PLAINTEXT)];
+        client(flags, buf, rng, &muts, plaintext);
     }
 }
 
@@ -412,8 +419,7 @@ fn connection(
 ) -> Option<Outcome> {
     let name = ServerName::try_from("localhost").expect("name");
     let mut tls = ClientConnection::new(config.clone(), name).expect("client session");
-    let sent = tls.writer().write(plaintext).expect("buffered");
-    let plaintext = &plaintext[..sent];
+    let mut fed = 0;
     let (client, fd) = pair();
     let mtls = flags & Flags::MTLS != 0;
     let mut server = Server::new(fd, mtls, buf, flags & Flags::ECHO != 0);
@@ -432,10 +438,13 @@ fn connection(
         assert!(rounds < MAX_ROUNDS, "the connection never settles");
         let mut progress = false;
         if !client_failed && !tamper.cut {
-            if flags & Flags::CLOSE_NOTIFY != 0 && !notified && !tls.is_handshaking() {
+            let all_fed = fed == plaintext.len();
+            if flags & Flags::CLOSE_NOTIFY != 0 && !notified && !tls.is_handshaking() && all_fed {
                 tls.send_close_notify();
                 notified = true;
             }
+            // As much as rustls buffers (64 KiB); the rest when it drains.
+            fed += tls.writer().write(&plaintext[fed..]).expect("buffered");
             fresh.clear();
             while tls.wants_write() {
                 tls.write_tls(&mut fresh).expect("to a Vec");
@@ -447,7 +456,7 @@ fn connection(
             progress |= send_chunk(&client, &mut wire, n);
         } else if flags & Flags::EOF != 0
             && !shut
-            && (tamper.cut || notified || !tls.is_handshaking())
+            && (tamper.cut || notified || (!tls.is_handshaking() && fed == plaintext.len()))
         {
             client
                 .shutdown(std::net::Shutdown::Write)
@@ -543,11 +552,19 @@ pub fn client_hello(tls12: bool) -> Vec<u8> {
 }
 
 /// The input [`run`] reads as a rustls client's connection.
-pub fn client_input(flags: u8, buf: u8, cuts: u8, muts: &[Mutation], plaintext: &[u8]) -> Vec<u8> {
+pub fn client_input(
+    flags: u8,
+    buf: u8,
+    cuts: u8,
+    muts: &[Mutation],
+    repeat: u8,
+    plaintext: &[u8],
+) -> Vec<u8> {
     let mut v = vec![flags | Flags::CLIENT, buf, cuts, muts.len() as u8];
     for m in muts {
         v.extend([m.at as u8, (m.at >> 8) as u8, m.kind, m.value]);
     }
+    v.push(repeat);
     v.extend_from_slice(plaintext);
     v
 }
