@@ -55,7 +55,7 @@ cargo fuzz build "${build[@]}"
 failed=()
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
-    log="fuzz/artifacts/$t/fuzz.log"
+    log="fuzz/artifacts/$t.log" # not in $t/: cargo-fuzz lists that as crashes
     args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
     [ ! -f "fuzz/dicts/$t.dict" ] || args+=(-dict="fuzz/dicts/$t.dict")
     [ "$t" != tls ] || args+=(-detect_leaks=0)
@@ -68,7 +68,7 @@ for t in "${targets[@]}"; do
     fi
 done
 
-echo "corpus: fuzz/corpus/<target>/; crashes and logs: fuzz/artifacts/<target>/"
+echo "corpus: fuzz/corpus/<target>/; crashes: fuzz/artifacts/<target>/; logs: fuzz/artifacts/<target>.log"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzz.sh: FAILED: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
     exit 1
