@@ -39,6 +39,13 @@ impl LineFramer {
         !self.partial.is_empty() || self.discarding
     }
 
+    /// Bytes of the unfinished line held in memory: at most `max + 1` (the
+    /// limit, plus a `\r` whose `\n` may come next); none while a too-long
+    /// line is being discarded.
+    pub fn held(&self) -> usize {
+        self.partial.len()
+    }
+
     /// Drops the unfinished line, if any (for `--line-timeout`).
     pub fn drop_partial(&mut self) {
         self.partial = Vec::new();

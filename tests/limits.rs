@@ -309,3 +309,33 @@ fn connection_churn_does_not_grow_the_timer_heap() {
     );
     assert_eq!(count(&line, "clients"), 1);
 }
+
+/// A client that asks for more than it reads (`/who` in a full room, never
+/// reading) is cut as a slow consumer, and the rest of what it already
+/// sent is not handled: one write must not buy more work than the output
+/// bound allows.
+#[test]
+fn lines_after_a_slow_consumer_cut_are_not_handled() {
+    const ASKS: usize = 10_000;
+    let server = Server::start_mode("chat", &["--tcp", "127.0.0.1:0", "--max-output", "65536"]);
+    let mut room: Vec<_> = (0..200).map(|_| connect(server.addr())).collect();
+    let mut asker = connect_small_rcvbuf(server.addr(), 4096);
+    asker.write_all(&b"/who\n".repeat(ASKS)).expect("write");
+    // It never reads: the server closes it when it is cut.
+    wait_until("the asker to be cut", || {
+        count(&server.stats(), "clients") == 200
+    });
+    let line = server.stats();
+    eprintln!("{line}");
+    let handled = count(&line, "msgs_in");
+    assert!(
+        handled < ASKS as u64 / 2,
+        "{handled} of {ASKS} lines handled for a client cut as a slow consumer"
+    );
+    let mut fresh = connect(server.addr());
+    let mut hello = [0u8; 6];
+    std::io::Read::read_exact(&mut fresh, &mut hello).expect("HELLO");
+    assert_eq!(&hello, b"HELLO ");
+    room.clear();
+    drop(asker);
+}

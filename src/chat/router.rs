@@ -20,6 +20,12 @@ pub trait Outbox {
     fn deliver(&mut self, to: usize, line: &Rc<[u8]>);
     /// Close `key` once everything queued for it is sent (after `/quit`).
     fn close_after_flush(&mut self, key: usize);
+    /// Whether lines from `key` are still heard: not once it is cut (a
+    /// slow consumer) or closing (after `/quit`), so the rest of a read
+    /// full of commands costs nothing.
+    fn accepting(&self, _key: usize) -> bool {
+        true
+    }
 }
 
 /// Counters behind `/stats`.

@@ -39,10 +39,39 @@ struct Session {
     ping_at: Option<Instant>,
     /// The time of this session's live entry in the reactor's timer heap.
     timer_at: Option<Instant>,
-    /// Flood control (GCRA): the moment by which every line received so far
-    /// is paid for at `--max-rate`. A client more than one second ahead is
-    /// not read from until that second is back.
+    /// Flood control (GCRA): the moment by which every line handled so far
+    /// is paid for at `--max-rate`. A line is handled only while this is at
+    /// most one [`WINDOW`] ahead of the clock.
     paid: Instant,
+    /// Input read but not yet handled, over the allowance (at most one read).
+    backlog: Vec<u8>,
+}
+
+/// `--max-rate` allows a burst of one second's worth of lines.
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// What one line costs at `rate` lines a second.
+fn per_line(rate: u32) -> Duration {
+    WINDOW / rate.max(1)
+}
+
+/// Splits `data` after the last line the allowance has room for at `now`
+/// (the client has paid up to `paid`, each line costs `per`): what goes to
+/// the router now, and what must wait. Bytes after the last newline (an
+/// unfinished line) go now when every complete line does.
+fn split_at_allowance(data: &[u8], paid: Instant, now: Instant, per: Duration) -> (&[u8], &[u8]) {
+    let room = (now + WINDOW).saturating_duration_since(paid);
+    let allowed = (room.as_nanos() / per.as_nanos().max(1)) as usize;
+    let Some(last) = allowed.checked_sub(1) else {
+        return data.split_at(0);
+    };
+    let cut = data
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .nth(last)
+        .map_or(data.len(), |(i, _)| i + 1);
+    data.split_at(cut)
 }
 
 /// Chat service limits.
@@ -103,15 +132,20 @@ impl Chat {
             ping_at: None,
             timer_at: None,
             paid: now,
+            backlog: Vec::new(),
         });
         true
     }
 
-    /// Bytes from `key`: every complete line goes to the router. Returns
-    /// the moment until which the reactor must not read from `key` again,
-    /// if these lines took it past `--max-rate` (nothing is dropped: the
-    /// client's own socket buffer holds what it sends meanwhile, and TCP
-    /// slows it down).
+    /// Bytes from `key`: every complete line goes to the router, as long
+    /// as the client may still be heard (not cut, not after `/quit`).
+    ///
+    /// With `--max-rate`, only as many lines as its allowance has room for
+    /// go now; the rest of `data` (at most one read) waits in the session,
+    /// and the return value says until when the reactor must not read from
+    /// `key`: then it calls this again (with no new data) to go on. Nothing
+    /// is dropped: meanwhile what the client sends waits in its socket, and
+    /// TCP slows it down.
     pub fn input(
         &mut self,
         key: usize,
@@ -123,10 +157,23 @@ impl Chat {
         self.router.stats.bytes_in += data.len() as u64;
         s.last_input = now;
         s.ping_at = None;
+        let mut held = std::mem::take(&mut s.backlog);
+        let data = match held.is_empty() {
+            true => data,
+            false => {
+                held.extend_from_slice(data);
+                &held[..]
+            }
+        };
+        let (now_part, later) = match self.limits.rate {
+            None => (data, &[][..]),
+            Some(rate) => split_at_allowance(data, s.paid.max(now), now, per_line(rate)),
+        };
         let router = &mut self.router;
-        let mut lines = 0u32;
-        s.framer.push(data, |frame| {
-            lines = lines.saturating_add(1);
+        s.framer.push(now_part, |frame| {
+            if !out.accepting(key) {
+                return;
+            }
             match frame {
                 Frame::Line(line) => router.line(key, line, out),
                 Frame::TooLong => router.error(key, "line-too-long", out),
@@ -136,12 +183,24 @@ impl Chat {
             (false, _) => None,
             (true, since) => Some(since.unwrap_or(now)),
         };
-        let rate = self.limits.rate?;
-        s.paid = s.paid.max(now) + Duration::from_secs(1) / rate * lines;
-        let resume = s.paid.checked_sub(Duration::from_secs(1))?;
-        if resume <= now {
+        if self.router.nick(key).is_none() {
+            // After `/quit`: the session ends with the client, so no
+            // deadline can send `PING` or `ERR line-timeout` after `BYE`.
+            self.sessions[key] = None;
             return None;
         }
+        let rate = self.limits.rate?;
+        let per = per_line(rate);
+        let lines = now_part.iter().filter(|&&b| b == b'\n').count() as u32;
+        s.paid = s.paid.max(now) + per * lines;
+        if later.is_empty() {
+            return None;
+        }
+        s.backlog = later.to_vec();
+        // When one more line fits in the allowance.
+        let resume = (s.paid + per)
+            .checked_sub(WINDOW)
+            .map_or(now + per, |t| t.max(now + per));
         // A paused client is not silent and its line is not stalled: its
         // clocks start again when reading does.
         s.last_input = resume;
@@ -149,9 +208,21 @@ impl Chat {
         Some(resume)
     }
 
+    /// Whether `key` has input held back by `--max-rate`.
+    pub fn backlogged(&self, key: usize) -> bool {
+        self.sessions
+            .get(key)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| !s.backlog.is_empty())
+    }
+
     /// The client closed its side: its unfinished line is dropped and its
-    /// room hears `QUIT <nick>`. What it is owed is still sent.
+    /// room hears `QUIT <nick>`. What it is owed is still sent; nothing is
+    /// added to it (its deadlines go with the session).
     pub fn eof(&mut self, key: usize, out: &mut impl Outbox) {
+        if let Some(s) = self.sessions.get_mut(key) {
+            *s = None;
+        }
         self.router.disconnect(key, None, true, out);
     }
 
@@ -231,5 +302,147 @@ fn deadline(s: &Session, limits: &Limits) -> Option<Instant> {
     match (line, idle) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Rec(Vec<(usize, String)>);
+
+    impl Outbox for Rec {
+        fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
+            self.0
+                .push((to, String::from_utf8_lossy(line).into_owned()));
+        }
+        fn close_after_flush(&mut self, _key: usize) {}
+    }
+
+    fn chat() -> Chat {
+        Chat::new(Limits {
+            max_line: 64,
+            idle: Some(Duration::from_secs(5)),
+            line: Some(Duration::from_secs(3)),
+            rate: None,
+        })
+    }
+
+    fn pongs(o: &mut Rec) -> Vec<String> {
+        let got = o.0.drain(..).map(|(_, l)| l.trim_end().to_string());
+        got.filter(|l| l.starts_with("PONG ")).collect()
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// `--max-rate 10`: a burst of 10 lines goes at once, then one line per
+    /// 100 ms; what is over waits in the session, in order, and nothing is
+    /// lost; the return value says when to come back.
+    #[test]
+    fn max_rate_handles_lines_as_the_allowance_allows() {
+        let mut c = Chat::new(Limits {
+            rate: Some(10),
+            ..chat().limits
+        });
+        let (mut o, t0) = (Rec::default(), Instant::now());
+        c.open(0, t0, &mut o);
+        let lines: String = (0..25).map(|i| format!("/ping {i}\n")).collect();
+        let back = c.input(0, lines.as_bytes(), t0, &mut o);
+        let want: Vec<String> = (0..10).map(|i| format!("PONG {i}")).collect();
+        assert_eq!(pongs(&mut o), want);
+        assert_eq!(back, Some(t0 + ms(100)));
+        assert!(c.backlogged(0));
+        // One more line each 100 ms.
+        let back = c.input(0, b"", t0 + ms(100), &mut o);
+        assert_eq!(pongs(&mut o), ["PONG 10"]);
+        assert_eq!(back, Some(t0 + ms(200)));
+        // New input queues behind what is held back.
+        let back = c.input(0, b"/ping last\n", t0 + ms(2000), &mut o);
+        let want: Vec<String> = (11..21).map(|i| format!("PONG {i}")).collect();
+        assert_eq!(pongs(&mut o), want);
+        assert!(back.is_some());
+        let back = c.input(0, b"", t0 + ms(4000), &mut o);
+        let mut want: Vec<String> = (21..25).map(|i| format!("PONG {i}")).collect();
+        want.push("PONG last".into());
+        assert_eq!(pongs(&mut o), want);
+        assert_eq!(back, None);
+        assert!(!c.backlogged(0));
+    }
+
+    /// Without `--max-rate`, everything read is handled at once.
+    #[test]
+    fn without_max_rate_nothing_waits() {
+        let (mut c, mut o, t0) = (chat(), Rec::default(), Instant::now());
+        c.open(0, t0, &mut o);
+        let lines: String = (0..500).map(|i| format!("/ping {i}\n")).collect();
+        assert_eq!(c.input(0, lines.as_bytes(), t0, &mut o), None);
+        assert_eq!(pongs(&mut o).len(), 500);
+        assert!(!c.backlogged(0));
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// Once a client has half-closed, none of its deadlines sends it
+    /// anything (no `PING`, no `ERR line-timeout` for the dropped line).
+    #[test]
+    fn no_deadline_outlives_eof() {
+        let (mut c, mut o, t0) = (chat(), Rec::default(), Instant::now());
+        c.open(0, t0, &mut o);
+        c.open(1, t0, &mut o);
+        c.input(0, b"unfinished", t0, &mut o);
+        let at = c.arm(0).expect("a deadline");
+        c.eof(0, &mut o);
+        assert_eq!(o.0.pop(), Some((1, "QUIT guest1\n".into())));
+        o.0.clear();
+        assert_eq!(c.arm(0), None);
+        for s in [3, 5, 10, 20] {
+            assert_eq!(c.expire(0, at, t0 + secs(s), &mut o), Expiry::Keep);
+        }
+        assert_eq!(o.0, vec![]);
+    }
+
+    /// The same after `/quit`: `BYE` is the last line the client gets.
+    #[test]
+    fn no_deadline_outlives_quit() {
+        let (mut c, mut o, t0) = (chat(), Rec::default(), Instant::now());
+        c.open(0, t0, &mut o);
+        let at = c.arm(0).expect("a deadline");
+        c.input(0, b"/quit\nunfinished", t0, &mut o);
+        assert_eq!(o.0.pop(), Some((0, "BYE\n".into())));
+        o.0.clear();
+        assert_eq!(c.arm(0), None);
+        for s in [3, 5, 10, 20] {
+            assert_eq!(c.expire(0, at, t0 + secs(s), &mut o), Expiry::Keep);
+        }
+        assert_eq!(o.0, vec![]);
+    }
+
+    /// A connected client still gets its deadlines (the two tests above
+    /// fail for the right reason).
+    #[test]
+    fn deadlines_of_a_connected_client() {
+        let (mut c, mut o, t0) = (chat(), Rec::default(), Instant::now());
+        c.open(0, t0, &mut o);
+        c.input(0, b"unfinished", t0, &mut o);
+        o.0.clear();
+        let at = c.arm(0).expect("a deadline");
+        assert_eq!(at, t0 + secs(3));
+        assert_eq!(c.expire(0, at, at, &mut o), Expiry::Keep);
+        let at = c.arm(0).expect("the keepalive");
+        assert_eq!(c.expire(0, at, at, &mut o), Expiry::Keep);
+        let at = c.arm(0).expect("the cut");
+        assert_eq!(c.expire(0, at, at, &mut o), Expiry::Cut("idle-timeout"));
+        let got: Vec<&str> = o.0.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(
+            got,
+            ["ERR line-timeout\n", "PING k1\n", "ERR idle-timeout\n"]
+        );
     }
 }

@@ -75,6 +75,13 @@ impl Outbox for Deliver<'_> {
         }
     }
 
+    #[inline]
+    fn accepting(&self, key: usize) -> bool {
+        self.conns
+            .get(key)
+            .is_some_and(|c| !c.cut && c.phase == Phase::Open)
+    }
+
     fn close_after_flush(&mut self, key: usize) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
@@ -93,6 +100,12 @@ impl Reactor {
     pub(super) fn serve_chat(&mut self, key: usize) -> io::Result<bool> {
         let max_output = self.cfg.max_output;
         let mut budget = READ_BUDGET;
+        if self.chat.as_deref().is_some_and(|c| c.backlogged(key)) {
+            // Back from a `--max-rate` pause: what was held back goes first.
+            if !self.hand_to_chat(key, 0) {
+                return Ok(false);
+            }
+        }
         loop {
             let Some(c) = self.conns.get_mut(key) else {
                 return Ok(false);
@@ -121,24 +134,34 @@ impl Reactor {
             if n == 0 {
                 continue;
             }
-            let Some(chat) = self.chat.as_deref_mut() else {
-                return Ok(false);
-            };
-            let pause = chat.input(key, &self.buf[..n], self.now, &mut deliver!(self));
-            if self
-                .conns
-                .get(key)
-                .is_some_and(|c| c.phase == Phase::Closing)
-            {
-                self.begin_closing(key); // after /quit: start the linger clock
-                return Ok(false);
-            }
-            self.arm(key);
-            if let Some(until) = pause {
-                self.pause(key, until);
+            if !self.hand_to_chat(key, n) {
                 return Ok(false);
             }
         }
+    }
+
+    /// Hands the first `n` bytes of the read buffer (and anything held back
+    /// by `--max-rate`) to the chat service. Returns `false` if reading must
+    /// stop: the client is closing (after `/quit`) or paused.
+    fn hand_to_chat(&mut self, key: usize, n: usize) -> bool {
+        let Some(chat) = self.chat.as_deref_mut() else {
+            return false;
+        };
+        let pause = chat.input(key, &self.buf[..n], self.now, &mut deliver!(self));
+        if self
+            .conns
+            .get(key)
+            .is_some_and(|c| c.phase == Phase::Closing)
+        {
+            self.begin_closing(key); // after /quit: start the linger clock
+            return false;
+        }
+        self.arm(key);
+        if let Some(until) = pause {
+            self.pause(key, until);
+            return false;
+        }
+        true
     }
 
     /// Sends every queue that was given output this turn: one `sendmsg` per
