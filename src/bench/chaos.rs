@@ -73,6 +73,10 @@ struct Soak {
     checkers: Checkers,
     pid: Pid,
     fds_peak: u64,
+    /// The longest the loop went between two `epoll_wait`s, and when the
+    /// last one returned.
+    max_turn: Duration,
+    woke: Instant,
 }
 
 /// Checks the flags; chaos needs a chat server's pid and at least two
@@ -158,6 +162,8 @@ impl Soak {
             checkers,
             pid,
             fds_peak: 0,
+            max_turn: Duration::ZERO,
+            woke: now,
         })
     }
 
@@ -212,12 +218,14 @@ impl Soak {
     /// One `epoll_wait` of at most `timeout`, every event handed to its
     /// client (to chaos clients only while `chaos` is on).
     fn wait(&mut self, timeout: Duration, chaos: bool) -> Result<()> {
+        self.max_turn = self.max_turn.max(self.woke.elapsed());
         let n = self
             .ctx
             .epoll
             .wait(&mut self.events, Some(timeout))
             .sys("epoll_wait")?;
         self.ctx.now = Instant::now();
+        self.woke = self.ctx.now;
         for ev in &self.events[..n] {
             let token = epoll::token(ev);
             if token & CHECKER != 0 {
@@ -269,6 +277,7 @@ impl Soak {
             cut: c.cut,
             errors: c.errors,
             foreign: c.foreign,
+            latency_us: super::report::latency_us(&c.ledger.latency),
             first_error: c.first_error.clone(),
         })
     }
@@ -308,13 +317,16 @@ fn probe(dialer: &Dialer) -> std::result::Result<(), String> {
 }
 
 /// Waits (at most [`SETTLE_LIMIT`]) until the server holds no more than
-/// `baseline` descriptors; returns the last count, `None` if unreadable.
-fn settle_fds(pid: Pid, baseline: u64) -> Option<u64> {
-    let deadline = Instant::now() + SETTLE_LIMIT;
+/// `baseline` descriptors; returns the last count (`None` if unreadable)
+/// and how long it waited.
+fn settle_fds(pid: Pid, baseline: u64) -> (Option<u64>, Duration) {
+    let start = Instant::now();
     loop {
-        let n = proc::fd_count(pid).ok()?;
-        if n <= baseline || Instant::now() >= deadline {
-            return Some(n);
+        let Ok(n) = proc::fd_count(pid) else {
+            return (None, start.elapsed());
+        };
+        if n <= baseline || start.elapsed() >= SETTLE_LIMIT {
+            return (Some(n), start.elapsed());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -327,12 +339,15 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
     let fds_before = proc::fd_count(pid)?;
     let rss_before_kib = proc::rss_kib(pid)?;
     let cpu0 = proc::cpu_micros(pid)?;
+    let gen0 = proc::cpu_micros(Pid::Current)?;
     let mut soak = Soak::new(args, pid)?;
     let start = Instant::now();
     soak.run(start + secs)?;
     let elapsed = start.elapsed();
     let checks = soak.finish()?;
     let fds_peak = soak.fds_peak.max(fds_before);
+    let gen_cpu_us = proc::cpu_micros(Pid::Current)?.saturating_sub(gen0);
+    let gen_max_turn = soak.max_turn;
     let (tally, plain, tls) = (
         soak.ctx.tally.clone(),
         soak.ctx.plain.clone(),
@@ -340,11 +355,12 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
     );
     drop(soak); // closes the checkers
     let alive = probe(&plain).and_then(|()| tls.as_ref().map_or(Ok(()), |p| probe(&p.tls)));
-    let fds_after = settle_fds(pid, fds_before);
+    let (fds_after, fds_settle) = settle_fds(pid, fds_before);
     let server = ServerUse {
         fds_before,
         fds_peak,
         fds_after,
+        fds_settle,
         rss_before_kib,
         rss_peak_kib: proc::peak_rss_kib(pid).unwrap_or(0),
         rss_after_kib: proc::rss_kib(pid).ok(),
@@ -360,6 +376,8 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
         checks,
         alive,
         server,
+        gen_cpu_us,
+        gen_max_turn,
     };
     println!(
         "{}",

@@ -12,7 +12,7 @@
 //! the other clients.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::payload;
@@ -21,6 +21,7 @@ use super::tally::{Kind, Tally};
 use crate::bench::lineconn::LineConn;
 use crate::bench::link::Dialer;
 use crate::sys::epoll::{self, Epoll, Event};
+use crate::sys::socket;
 
 /// Receive buffer of every chaos connection, set before `connect`: a
 /// client that stops reading fills it (and the server's queue) soon.
@@ -115,7 +116,8 @@ enum State {
     /// requests whose answers pile up for it); then reads again, or gives
     /// up and reconnects.
     Deaf { until: Instant, talking: bool },
-    /// Trickles a line it never finishes until then.
+    /// Trickles a line until then; then leaves without finishing it, or
+    /// finishes it.
     Slowloris(Instant),
     /// Half-closed or sent `/quit`: reads until the server closes.
     Closing(Instant),
@@ -255,7 +257,7 @@ impl Actor {
             Slot::Off => {}
             Slot::Connecting { .. } => {
                 if epoll::is_writable(ev) || epoll::is_error(ev) {
-                    self.connected(ctx);
+                    self.connected(ctx, ev);
                 }
             }
             Slot::On(live) => {
@@ -299,6 +301,7 @@ impl Actor {
             _ => {
                 t.server_closed += 1;
                 t.stalled_ended += u64::from(live.stalled);
+                t.before_hello += u64::from(!live.conn.hello);
                 let reset = err.as_ref().is_some_and(|e| {
                     matches!(
                         e.kind(),
@@ -355,12 +358,25 @@ impl Actor {
                 self.off(now);
             }
             State::Closing(since) => self.wake = since + CLOSE_LIMIT,
-            State::Raw(since) if now >= since + RAW_LIMIT => {
-                ctx.tally.raw_open += 1;
-                self.off(now);
-            }
-            State::Raw(since) => self.wake = since + RAW_LIMIT,
+            State::Raw(since) => self.raw_wake(ctx, since),
         }
+    }
+
+    /// Raw bytes on the TLS port: the client leaves first (half the time,
+    /// before any handshake deadline, now and then with a reset), or
+    /// counts a connection the server never closed.
+    fn raw_wake(&mut self, ctx: &mut Ctx, since: Instant) {
+        let now = ctx.now;
+        if now >= since + RAW_LIMIT {
+            ctx.tally.raw_open += 1;
+            return self.off(now);
+        }
+        if let Slot::On(live) = &self.slot {
+            if self.rng.chance(1, 3) {
+                let _ = socket::set_linger_zero(live.conn.link.fd.as_fd());
+            }
+        }
+        self.off(now);
     }
 
     fn gap(&mut self, now: Instant) -> Instant {
@@ -438,10 +454,17 @@ impl Actor {
         let Slot::On(live) = &mut self.slot else {
             return;
         };
+        if now >= until && self.rng.chance(1, 2) {
+            return self.off(now); // the line is never finished
+        }
         if now >= until {
+            // Finished after all: without its `\n` the next line would be
+            // glued to it (a `/quit` would be talk).
+            live.push(&mut ctx.tally, |out| out.push(b'\n'));
             live.state = State::Open;
+            let outcome = live.flush().map(|()| true);
             self.wake = self.gap(now);
-            return;
+            return self.settle(ctx, outcome);
         }
         live.push(&mut ctx.tally, |out| out.push(b'z'));
         let outcome = live.flush().map(|()| true);

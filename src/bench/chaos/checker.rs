@@ -52,12 +52,15 @@ pub struct Checkers {
     pub foreign: u64,
     pub first_error: Option<String>,
     ticks: u64,
+    /// Lines carry their send time as µs since then.
+    start: Instant,
 }
 
 /// What one read of checker `me` asks of the rest.
 struct Seen<'a> {
     me: usize,
     k: usize,
+    now_us: u64,
     ledger: &'a mut Ledger,
     out: &'a mut Vec<u8>,
     named: &'a mut bool,
@@ -82,7 +85,10 @@ impl Seen<'_> {
             .and_then(|d| std::str::from_utf8(d).ok()?.parse::<usize>().ok())
             .filter(|&i| i < self.k);
         match (from, Numbered::parse(text)) {
-            (Some(from), Some(numbered)) => self.ledger.receive(self.me, from, via, numbered),
+            (Some(from), Some(numbered)) => {
+                self.ledger
+                    .receive(self.me, from, via, numbered, self.now_us)
+            }
             (Some(_), None) => self.ledger.forged += 1,
             (None, _) => *self.foreign += 1,
         }
@@ -151,6 +157,7 @@ impl Checkers {
             foreign: 0,
             first_error: None,
             ticks: 0,
+            start: Instant::now(),
         };
         all.await_joined(epoll, buf)?;
         Ok(all)
@@ -206,9 +213,11 @@ impl Checkers {
         let Some(conn) = c.conn.as_mut() else {
             return;
         };
+        let now_us = self.start.elapsed().as_micros() as u64;
         let mut seen = Seen {
             me: i,
             k,
+            now_us,
             ledger: &mut self.ledger,
             out: &mut c.out,
             named: &mut c.named,
@@ -238,15 +247,16 @@ impl Checkers {
         self.ticks += 1;
         let k = self.list.len();
         let alive = self.alive();
+        let now_us = self.start.elapsed().as_micros() as u64;
         for i in (0..k).filter(|&i| alive[i]) {
             let mut line = b"".to_vec();
-            self.ledger.send_room(i).write(&mut line);
+            self.ledger.send_room(i, now_us).write(&mut line);
             line.push(b'\n');
             if self.ticks % DM_EVERY == 0 && k > 1 {
                 let j = (i + 1 + (self.ticks / DM_EVERY) as usize % (k - 1)) % k;
                 if alive[j] {
                     line.extend_from_slice(format!("/msg chk{j} ").as_bytes());
-                    self.ledger.send_direct(i, j).write(&mut line);
+                    self.ledger.send_direct(i, j, now_us).write(&mut line);
                     line.push(b'\n');
                 }
             }

@@ -2,12 +2,15 @@
 //! (room lines to all the others, direct messages to one), and what each
 //! receiver saw of it. Pure, no I/O, tested in-file.
 //!
-//! A checker's line carries three numbers: its sender, its number in its
+//! A checker's line carries four numbers: its sender, its number in its
 //! stream (the sender's room lines, or its direct messages to one
-//! receiver: 0, 1, 2, ...) and the sender's count of all lines sent so far.
-//! A receiver expects each stream's numbers in order without gaps, and the
-//! sender's counts rising across both streams (a room line and a direct
-//! message from the same sender keep their order too).
+//! receiver: 0, 1, 2, ...), the sender's count of all lines sent so far,
+//! and when it was sent (µs since the soak began). A receiver expects each
+//! stream's numbers in order without gaps, and the sender's counts rising
+//! across both streams (a room line and a direct message from the same
+//! sender keep their order too); it times each line from send to receipt.
+
+use crate::bench::stats::Histogram;
 
 /// Which stream a line belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,13 +31,14 @@ impl Stream {
     }
 }
 
-/// One checker line, as sent (`seq <sender> <r|d> <n> <count>`).
+/// One checker line, as sent (`seq <sender> <r|d> <n> <count> <sent_us>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Numbered {
     pub sender: usize,
     pub stream: Stream,
     pub n: u64,
     pub count: u64,
+    pub sent_us: u64,
 }
 
 impl Numbered {
@@ -42,11 +46,8 @@ impl Numbered {
     pub fn write(&self, out: &mut Vec<u8>) {
         use std::io::Write;
         let letter = self.stream.letter();
-        let _ = write!(
-            out,
-            "seq {} {letter} {} {}",
-            self.sender, self.n, self.count
-        );
+        let (sender, n, count, at) = (self.sender, self.n, self.count, self.sent_us);
+        let _ = write!(out, "seq {sender} {letter} {n} {count} {at}");
     }
 
     /// Reads a line's text back; `None` if it is not a checker line.
@@ -64,11 +65,13 @@ impl Numbered {
         };
         let n = f.next()?.parse().ok()?;
         let count = f.next()?.parse().ok()?;
+        let sent_us = f.next()?.parse().ok()?;
         f.next().is_none().then_some(Numbered {
             sender,
             stream,
             n,
             count,
+            sent_us,
         })
     }
 }
@@ -97,6 +100,8 @@ pub struct Ledger {
     /// Lines that claim a sender other than the nick that sent them, or a
     /// sender that does not exist.
     pub forged: u64,
+    /// Per line received in order: receipt time minus send time, ns.
+    pub latency: Histogram,
 }
 
 impl Ledger {
@@ -114,25 +119,26 @@ impl Ledger {
             skipped: 0,
             out_of_order: 0,
             forged: 0,
+            latency: Histogram::default(),
         }
     }
 
-    /// Numbers the next room line of `sender`.
-    pub fn send_room(&mut self, sender: usize) -> Numbered {
+    /// Numbers the next room line of `sender`, sent at `now_us`.
+    pub fn send_room(&mut self, sender: usize, now_us: u64) -> Numbered {
         let n = self.room_sent[sender];
         self.room_sent[sender] += 1;
-        self.numbered(sender, Stream::Room, n)
+        self.numbered(sender, Stream::Room, n, now_us)
     }
 
     /// Numbers the next direct message from `sender` to `receiver`.
-    pub fn send_direct(&mut self, sender: usize, receiver: usize) -> Numbered {
+    pub fn send_direct(&mut self, sender: usize, receiver: usize, now_us: u64) -> Numbered {
         let at = sender * self.k + receiver;
         let n = self.direct_sent[at];
         self.direct_sent[at] += 1;
-        self.numbered(sender, Stream::Direct, n)
+        self.numbered(sender, Stream::Direct, n, now_us)
     }
 
-    fn numbered(&mut self, sender: usize, stream: Stream, n: u64) -> Numbered {
+    fn numbered(&mut self, sender: usize, stream: Stream, n: u64, sent_us: u64) -> Numbered {
         let count = self.counts[sender];
         self.counts[sender] += 1;
         Numbered {
@@ -140,12 +146,20 @@ impl Ledger {
             stream,
             n,
             count,
+            sent_us,
         }
     }
 
     /// `receiver` got `line` from the checker `from` (by its nick), in the
-    /// room or as a direct message (`via`).
-    pub fn receive(&mut self, receiver: usize, from: usize, via: Stream, line: Numbered) {
+    /// room or as a direct message (`via`), at `now_us`.
+    pub fn receive(
+        &mut self,
+        receiver: usize,
+        from: usize,
+        via: Stream,
+        line: Numbered,
+        now_us: u64,
+    ) {
         let wrong = line.sender != from || line.stream != via || receiver == from;
         if wrong || from >= self.k || receiver >= self.k {
             self.forged += 1;
@@ -158,6 +172,8 @@ impl Ledger {
         };
         if line.n == *next {
             self.checked += 1;
+            let took_us = now_us.saturating_sub(line.sent_us);
+            self.latency.record(took_us.saturating_mul(1000));
         } else {
             self.out_of_order += 1;
             self.skipped += line.n.saturating_sub(*next);
@@ -206,17 +222,18 @@ mod tests {
             stream: Stream::Direct,
             n: 17,
             count: 40,
+            sent_us: 1234,
         };
         let mut text = Vec::new();
         line.write(&mut text);
-        assert_eq!(text, b"seq 3 d 17 40");
+        assert_eq!(text, b"seq 3 d 17 40 1234");
         assert_eq!(Numbered::parse(&text), Some(line));
         for bad in [
-            &b"seq 3 x 1 2"[..],
-            b"seq 3 r 1",
-            b"seq 3 r 1 2 3",
+            &b"seq 3 x 1 2 3"[..],
+            b"seq 3 r 1 2",
+            b"seq 3 r 1 2 3 4",
             b"hello",
-            b"seq a r 1 2",
+            b"seq a r 1 2 3",
             b"\xff",
         ] {
             assert_eq!(Numbered::parse(bad), None, "{bad:?}");
@@ -227,13 +244,15 @@ mod tests {
     fn in_order_lines_are_checked_and_nothing_is_missing() {
         let mut l = Ledger::new(3);
         let alive = [true; 3];
-        let a = l.send_room(0);
-        let b = l.send_direct(0, 2);
+        let a = l.send_room(0, 100);
+        let b = l.send_direct(0, 2, 100);
         assert_eq!(l.missing(&alive), 3, "a room line for 1 and 2, a DM for 2");
-        l.receive(1, 0, Stream::Room, a);
-        l.receive(2, 0, Stream::Room, a);
-        l.receive(2, 0, Stream::Direct, b);
+        l.receive(1, 0, Stream::Room, a, 0);
+        l.receive(2, 0, Stream::Room, a, 0);
+        l.receive(2, 0, Stream::Direct, b, 350);
         assert_eq!((l.checked, l.out_of_order, l.lost(&alive)), (3, 0, 0));
+        assert_eq!(l.latency.count(), 3);
+        assert!(l.latency.max() >= 250_000, "250 µs, in ns");
         assert_eq!(l.sent(), 2);
     }
 
@@ -241,28 +260,28 @@ mod tests {
     fn gaps_repeats_and_overtaking_are_counted() {
         let mut l = Ledger::new(2);
         let alive = [true; 2];
-        let lines: Vec<_> = (0..3).map(|_| l.send_room(0)).collect();
-        l.receive(1, 0, Stream::Room, lines[0]);
-        l.receive(1, 0, Stream::Room, lines[2]); // line 1 skipped
+        let lines: Vec<_> = (0..3).map(|_| l.send_room(0, 0)).collect();
+        l.receive(1, 0, Stream::Room, lines[0], 0);
+        l.receive(1, 0, Stream::Room, lines[2], 0); // line 1 skipped
         assert_eq!((l.checked, l.out_of_order, l.skipped), (1, 1, 1));
         assert_eq!(l.lost(&alive), 1);
-        l.receive(1, 0, Stream::Room, lines[2]); // a repeat
+        l.receive(1, 0, Stream::Room, lines[2], 0); // a repeat
         assert_eq!(l.out_of_order, 3, "its number and its count are old");
         let mut l = Ledger::new(2);
-        let room = l.send_room(0);
-        let dm = l.send_direct(0, 1);
-        l.receive(1, 0, Stream::Direct, dm);
-        l.receive(1, 0, Stream::Room, room); // in order in its stream, but overtaken
+        let room = l.send_room(0, 0);
+        let dm = l.send_direct(0, 1, 0);
+        l.receive(1, 0, Stream::Direct, dm, 0);
+        l.receive(1, 0, Stream::Room, room, 0); // in order in its stream, but overtaken
         assert_eq!((l.checked, l.out_of_order, l.lost(&alive)), (2, 1, 0));
     }
 
     #[test]
     fn forged_senders_and_dead_checkers() {
         let mut l = Ledger::new(3);
-        let a = l.send_room(0);
-        l.receive(1, 2, Stream::Room, a);
-        l.receive(1, 0, Stream::Direct, a);
-        l.receive(0, 0, Stream::Room, a);
+        let a = l.send_room(0, 0);
+        l.receive(1, 2, Stream::Room, a, 0);
+        l.receive(1, 0, Stream::Direct, a, 0);
+        l.receive(0, 0, Stream::Room, a, 0);
         assert_eq!(
             (l.forged, l.checked),
             (3, 0),

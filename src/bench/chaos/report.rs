@@ -27,6 +27,8 @@ pub struct Checks {
     pub errors: u64,
     /// Lines from chaos clients the checkers read.
     pub foreign: u64,
+    /// From send to receipt, µs: p50, p99, p999, mean, max.
+    pub latency_us: [f64; 5],
     pub first_error: Option<String>,
 }
 
@@ -37,6 +39,8 @@ pub struct ServerUse {
     pub fds_peak: u64,
     /// `None` if they could not be read (the server is gone).
     pub fds_after: Option<u64>,
+    /// How long after the last client closed they took to come back.
+    pub fds_settle: Duration,
     pub rss_before_kib: u64,
     /// `VmHWM`: the most the process ever had resident.
     pub rss_peak_kib: u64,
@@ -59,6 +63,11 @@ pub struct ChaosReport {
     /// listener); otherwise why not.
     pub alive: Result<(), String>,
     pub server: ServerUse,
+    /// The generator's own CPU time over the soak, µs, and the longest its
+    /// loop went without waiting for events (a long one delays every
+    /// client, checkers included).
+    pub gen_cpu_us: u64,
+    pub gen_max_turn: Duration,
 }
 
 fn mib(kib: u64) -> f64 {
@@ -146,12 +155,13 @@ impl ChaosReport {
         let _ = writeln!(out, "  server said: {}", self.errs());
         let _ = writeln!(
             out,
-            "  connections: {} ended by the server ({} resets, {} after slow or no reading), {} closes after a half-close or /quit \
+            "  connections: {} ended by the server ({} resets, {} after slow or no reading, {} before HELLO), {} closes after a half-close or /quit \
              ({} stalled), {} non-TLS or cut handshakes closed ({} left open), {} connects failed, \
              {} without HELLO; {} lines not sent, {:.1} MB read",
             t.server_closed,
             t.resets,
             t.stalled_ended,
+            t.before_hello,
             t.closes_done,
             t.stalled_closes,
             t.raw_closed,
@@ -163,12 +173,22 @@ impl ChaosReport {
         );
         let _ = writeln!(
             out,
-            "  checkers: {} lines sent, {} checked, {} lost, {} out of order, {} forged, {} cut, {} ERR",
-            c.sent, c.checked, c.lost, c.out_of_order, c.forged, c.cut, c.errors
+            "  checkers: {} lines sent, {} checked, {} lost, {} out of order, {} forged, {} cut, {} ERR; \
+             latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            c.sent,
+            c.checked,
+            c.lost,
+            c.out_of_order,
+            c.forged,
+            c.cut,
+            c.errors,
+            c.latency_us[0] / 1e3,
+            c.latency_us[1] / 1e3,
+            c.latency_us[4] / 1e3,
         );
         let _ = write!(
             out,
-            "  server: {}, fds {} -> peak {} -> {}, rss {:.1} MiB -> peak {:.1} MiB -> {} MiB, cpu {:.1} s",
+            "  server: {}, fds {} -> peak {} -> {} ({:.2} s after the last close), rss {:.1} MiB -> peak {:.1} MiB -> {} MiB, cpu {:.1} s",
             match &self.alive {
                 Ok(()) => "alive (PONG)".to_string(),
                 Err(why) => format!("NOT ANSWERING ({why})"),
@@ -176,10 +196,18 @@ impl ChaosReport {
             s.fds_before,
             s.fds_peak,
             opt(s.fds_after),
+            s.fds_settle.as_secs_f64(),
             mib(s.rss_before_kib),
             mib(s.rss_peak_kib),
             s.rss_after_kib.map_or("?".into(), |k| format!("{:.1}", mib(k))),
             s.cpu_us as f64 / 1e6,
+        );
+        let _ = write!(
+            out,
+            "\n  generator: cpu {:.1} s ({:.0}% of a core), longest turn {:.1} ms",
+            self.gen_cpu_us as f64 / 1e6,
+            self.gen_cpu_us as f64 / 1e4 / self.secs(),
+            self.gen_max_turn.as_secs_f64() * 1e3,
         );
         for e in [&c.first_error, &t.first_error].into_iter().flatten() {
             let _ = write!(out, "\n  first: {e}");
@@ -211,12 +239,13 @@ impl ChaosReport {
         }
         let _ = write!(
             o,
-            "\"server_closed\":{},\"resets\":{},\"stalled_ended\":{},\"closes_done\":{},\"stalled_closes\":{},\
+            "\"server_closed\":{},\"resets\":{},\"stalled_ended\":{},\"before_hello\":{},\"closes_done\":{},\"stalled_closes\":{},\
              \"raw_closed\":{},\"raw_open\":{},\"connect_failed\":{},\"no_hello\":{},\
              \"dropped_lines\":{},\"bytes_read\":{},",
             t.server_closed,
             t.resets,
             t.stalled_ended,
+            t.before_hello,
             t.closes_done,
             t.stalled_closes,
             t.raw_closed,
@@ -229,22 +258,36 @@ impl ChaosReport {
         let _ = write!(
             o,
             "\"checker_sent\":{},\"checked\":{},\"lost\":{},\"out_of_order\":{},\"forged\":{},\
-             \"checkers_cut\":{},\"checker_errors\":{},\"foreign\":{},",
-            c.sent, c.checked, c.lost, c.out_of_order, c.forged, c.cut, c.errors, c.foreign,
+             \"checkers_cut\":{},\"checker_errors\":{},\"foreign\":{},\"checker_p50_us\":{:.0},\
+             \"checker_p99_us\":{:.0},\"checker_max_us\":{:.0},",
+            c.sent,
+            c.checked,
+            c.lost,
+            c.out_of_order,
+            c.forged,
+            c.cut,
+            c.errors,
+            c.foreign,
+            c.latency_us[0],
+            c.latency_us[1],
+            c.latency_us[4],
         );
         let _ = write!(
             o,
-            "\"server_alive\":{},\"fds_before\":{},\"fds_peak\":{},\"fds_after\":{},\
+            "\"server_alive\":{},\"fds_before\":{},\"fds_peak\":{},\"fds_after\":{},\"fds_settle_ms\":{},\
              \"rss_before_kib\":{},\"rss_peak_kib\":{},\"rss_after_kib\":{},\"server_cpu_us\":{},\
-             \"failures\":{},\"first_error\":{}}}",
+             \"gen_cpu_us\":{},\"gen_max_turn_ms\":{:.1},\"failures\":{},\"first_error\":{}}}",
             self.alive.is_ok(),
             s.fds_before,
             s.fds_peak,
             opt(s.fds_after),
+            s.fds_settle.as_millis(),
             s.rss_before_kib,
             s.rss_peak_kib,
             opt(s.rss_after_kib),
             s.cpu_us,
+            self.gen_cpu_us,
+            self.gen_max_turn.as_secs_f64() * 1e3,
             self.failures().len(),
             c.first_error
                 .as_ref()

@@ -32,7 +32,8 @@ pub enum Kind {
     LongLine,
     /// An unknown command, or a command with bad arguments.
     BadCommand,
-    /// A line trickled a byte at a time and never finished.
+    /// A line trickled a byte at a time for seconds, then left unfinished
+    /// (the client closes) or finished.
     Slowloris,
     /// Bytes that are not TLS, sent to the TLS listener.
     TlsGarbage,
@@ -135,6 +136,9 @@ pub struct Tally {
     /// Of those, connections of clients that had read slowly or stopped
     /// reading (slow-consumer and idle cuts, mostly).
     pub stalled_ended: u64,
+    /// Of those, connections that had not had their `HELLO` (a TLS
+    /// handshake past `--handshake-timeout`, `--max-clients`).
+    pub before_hello: u64,
     /// Half-closed or `/quit` connections the server closed in time.
     pub closes_done: u64,
     /// Half-closed or `/quit` connections the server did not close within

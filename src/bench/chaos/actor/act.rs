@@ -9,7 +9,7 @@ use super::{
 use crate::bench::chaos::payload;
 use crate::bench::chaos::tally::Kind;
 use crate::bench::lineconn::LineConn;
-use crate::sys::epoll;
+use crate::sys::epoll::{self, Event};
 use crate::sys::socket;
 
 impl Actor {
@@ -56,7 +56,11 @@ impl Actor {
     }
 
     /// The socket turned writable: the connection is made (or refused).
-    pub(super) fn connected(&mut self, ctx: &mut Ctx) {
+    /// The same event may say the server has already sent its last bytes
+    /// and FIN (`--max-clients`): it is noted, or the short read of those
+    /// bytes would pass for "drained" and the FIN, which brings no new
+    /// edge, would never be read.
+    pub(super) fn connected(&mut self, ctx: &mut Ctx, ev: &Event) {
         let now = ctx.now;
         let Slot::Connecting { fd, via, .. } = std::mem::replace(&mut self.slot, Slot::Off) else {
             return;
@@ -75,7 +79,7 @@ impl Actor {
             (Some(port), Via::Raw(_)) => &port.raw,
             _ => &ctx.plain,
         };
-        let link = match dialer.wrap(fd) {
+        let mut link = match dialer.wrap(fd) {
             Ok(link) => link,
             // The server may end a connection at once; that is its right.
             Err(_) => {
@@ -83,6 +87,7 @@ impl Actor {
                 return self.off(now);
             }
         };
+        link.note(ev);
         let mut live = Live {
             conn: LineConn::new(link),
             via,
@@ -97,14 +102,17 @@ impl Actor {
             Via::Raw(true) => payload::tls_garbage(&mut live.out, &mut self.rng),
             Via::Raw(false) => {
                 let hello = &ctx.client_hello;
-                let cut = self.rng.below(hello.len() as u64) as usize;
+                let cut = self.rng.range(0, hello.len() as u64) as usize;
                 live.out.extend_from_slice(&hello[..cut]);
             }
             Via::Plain | Via::Tls => {}
         }
         if let Via::Raw(_) = via {
             live.state = State::Raw(now);
-            self.wake = now + super::RAW_LIMIT;
+            self.wake = match self.rng.chance(1, 2) {
+                true => now + self.rng.millis(0, 1500),
+                false => now + super::RAW_LIMIT,
+            };
         } else {
             self.wake = now + std::time::Duration::from_millis(200);
         }
@@ -178,6 +186,10 @@ impl Actor {
             }
             Kind::Quit => {
                 live.push(t, |out| out.extend_from_slice(b"/quit chaos\n"));
+                if rng.chance(1, 2) {
+                    // The server must ignore what follows `/quit`.
+                    live.push(t, |out| out.extend_from_slice(b"after quit\n/nick late\n"));
+                }
                 live.state = State::Closing(now);
                 next = now + CLOSE_LIMIT;
             }
