@@ -167,14 +167,15 @@ impl Soak {
         })
     }
 
-    /// Drives chaos and checkers until `until`.
+    /// Drives chaos and checkers until `until`, or until every checker is
+    /// cut (nothing is left to check: the server is gone, or broken).
     fn run(&mut self, until: Instant) -> Result<()> {
         let mut tick = Instant::now();
         let mut sample = tick;
         let mut progress = Progress::new("actions");
         loop {
             let now = Instant::now();
-            if now >= until {
+            if now >= until || !self.checkers.any_alive() {
                 return Ok(());
             }
             if now >= tick {

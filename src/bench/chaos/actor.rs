@@ -112,9 +112,9 @@ enum State {
     Open,
     /// Reads [`SLOW_CHUNK`] bytes per [`SLOW_EVERY`] until then.
     Slow(Instant),
-    /// Reads nothing until then (and maybe keeps sending: lines, and
-    /// requests whose answers pile up for it); then reads again, or gives
-    /// up and reconnects.
+    /// Reads nothing until then (and maybe keeps sending: lines, requests
+    /// whose answers pile up for it, long direct messages to itself); then
+    /// reads again, or gives up and reconnects.
     Deaf { until: Instant, talking: bool },
     /// Trickles a line until then; then leaves without finishing it, or
     /// finishes it.
@@ -436,13 +436,11 @@ impl Actor {
             self.wake = until;
             return;
         }
-        let rng = &mut self.rng;
-        live.push(&mut ctx.tally, |out| {
-            if rng.chance(1, 3) {
-                payload::talk(out, rng);
-            } else {
-                payload::unread_answers(out, rng);
-            }
+        let (rng, me) = (&mut self.rng, self.index);
+        live.push(&mut ctx.tally, |out| match rng.below(4) {
+            0 => payload::talk(out, rng),
+            1 => payload::unread_answers(out, rng),
+            _ => payload::dm_flood(out, rng, me),
         });
         let outcome = live.flush().map(|()| true);
         self.wake = next;

@@ -190,6 +190,11 @@ impl Checkers {
         }
     }
 
+    /// True while any checker is still connected.
+    pub fn any_alive(&self) -> bool {
+        self.list.iter().any(|c| c.conn.is_some())
+    }
+
     /// Checkers the server has not cut.
     pub fn alive(&self) -> Vec<bool> {
         self.list.iter().map(|c| c.conn.is_some()).collect()

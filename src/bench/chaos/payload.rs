@@ -87,6 +87,20 @@ pub fn unread_answers(out: &mut Vec<u8>, rng: &mut Rng) {
     }
 }
 
+/// Appends `/nick d<me>` (a nick only client `me` uses), then 50 to 150
+/// direct messages of 2000 to 4000 bytes to itself: the kernel's send
+/// buffer for a client that does not read grows to megabytes on loopback
+/// (`tcp_wmem`), and this fills it, and then `--max-output`, within
+/// seconds.
+pub fn dm_flood(out: &mut Vec<u8>, rng: &mut Rng, me: usize) {
+    out.extend_from_slice(format!("/nick d{me}\n").as_bytes());
+    for _ in 0..rng.size(50, 150) {
+        out.extend_from_slice(format!("/msg d{me} ").as_bytes());
+        out.resize(out.len() + rng.size(2000, 4000), b'f');
+        out.push(b'\n');
+    }
+}
+
 /// Appends a line that is not UTF-8.
 pub fn bad_utf8(out: &mut Vec<u8>, rng: &mut Rng) {
     let bad: [&[u8]; 4] = [b"\xff\xfe", b"\xc3\x28", b"\xe2\x82", b"\xed\xa0\x80"];
