@@ -10,9 +10,10 @@
 # linger 3 s), a 32 KiB output limit and --max-clients a little under
 # CONNS, so every deadline and limit is reached; then runs
 # `edgechat bench --mode chaos` against it (src/bench/chaos.rs says what
-# the clients do and what is checked), prints its summary, and stops the
-# server with SIGTERM, which must end it cleanly (exit 0). Exits non-zero
-# if the soak or the server's exit failed. Output in target/measure/soak/.
+# the clients do and what is checked) while SIGHUP and SIGUSR1 arrive
+# every 10 s, prints its summary, and stops the server with SIGTERM, which
+# must end it cleanly (exit 0). Exits non-zero if the soak or the server's
+# exit failed. Output in target/measure/soak/.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -38,16 +39,30 @@ TLS_ADDR=${TLS_ADDR#listening on tls://}
 
 echo "soak: $SECS s, $CONNS chaos clients, $CHECKERS checkers, seed $SEED, against pid $SERVER_PID" \
     "(tcp://$ADDR, tls://$TLS_ADDR, --max-clients $MAX_CLIENTS); $(nproc) cores, load$(uptime | sed 's/.*load average//')"
+# Signals all along: a certificate reload (SIGHUP) and a stats line
+# (SIGUSR1) every 10 s, in the middle of everything else.
+(
+    while sleep 5; do
+        kill -HUP "$SERVER_PID" 2>/dev/null || break
+        sleep 5
+        kill -USR1 "$SERVER_PID" 2>/dev/null || break
+    done
+) &
+SIGNALLER=$!
+STARTED+=("$SIGNALLER")
 status=0
 "$REL/edgechat" bench --mode chaos --addr "$ADDR" --tls-addr "$TLS_ADDR" \
     --ca "$ROOT/certs/ca.crt" --conns "$CONNS" --checkers "$CHECKERS" \
     --secs "$SECS" --seed "$SEED" --server-pid "$SERVER_PID" |
     tee "$OUT/soak.txt" || status=$?
 
+kill "$SIGNALLER"
+wait "$SIGNALLER" 2>/dev/null || true
 kill -TERM "$SERVER_PID"
 server_status=0
 wait "$LEADER" || server_status=$?
 echo "server: exit status $server_status after SIGTERM;" \
+    "$(grep -c 'SIGHUP: reloaded' "$OUT/server.log" || true) certificate reloads," \
     "$(grep -c ' WARN ' "$OUT/server.log" || true) warnings," \
     "$(grep -c ' ERROR ' "$OUT/server.log" || true) errors in $OUT/server.log"
 if ((status != 0 || server_status != 0)); then

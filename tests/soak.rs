@@ -4,12 +4,15 @@
 //! deadlines and a small output limit so that a short run reaches every
 //! one of them. The run's verdict is read from its JSON line: no checker
 //! line lost or out of order, no checker cut, the server still answers,
-//! its descriptors come back, and its memory stays within a bound. Every
-//! wait is bounded; each server is stopped by its guard.
+//! its descriptors come back, and its memory stays within a bound; SIGHUP
+//! (certificate reload) and SIGUSR1 (stats) arrive all along. Every wait
+//! is bounded; each server is stopped by its guard.
 
 mod common;
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 use std::time::Duration;
 
 use common::{field, finish_edgechat, run_edgechat, spawn_edgechat, wait_until, Server};
@@ -98,8 +101,25 @@ fn chaos_soak_loses_nothing_and_gives_everything_back() {
     let fds_idle = server.open_fds();
     let args = chaos_args(&server, &["--conns", CONNS, "--secs", SECS, "--seed", "7"]);
     let child = spawn_edgechat(&strs(&args), Stdio::null());
-    // The run, then at most 15 s of draining and 30 s of settling.
-    let out = finish_edgechat(child, None, &strs(&args), Duration::from_secs(120));
+    // Meanwhile the certificate is reloaded and stats are logged, over and
+    // over: signals arrive in the middle of everything.
+    let done = AtomicBool::new(false);
+    let (out, signals) = thread::scope(|s| {
+        let signals = s.spawn(|| {
+            let mut n = 0u32;
+            while !done.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(500));
+                let sig = [Signal::SIGHUP, Signal::SIGUSR1][n as usize % 2];
+                server.signal(sig);
+                n += 1;
+            }
+            n
+        });
+        // The run, then at most 15 s of draining and 30 s of settling.
+        let out = finish_edgechat(child, None, &strs(&args), Duration::from_secs(120));
+        done.store(true, Ordering::Relaxed);
+        (out, signals.join().expect("the signalling thread"))
+    });
     let json = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let f = |key: &str| field(&json, key);
@@ -178,6 +198,10 @@ fn chaos_soak_loses_nothing_and_gives_everything_back() {
         "{json}"
     );
     server.assert_alive();
+    let log = server.log();
+    assert!(signals > 4, "{signals} signals sent");
+    assert!(log.contains("SIGHUP: reloaded"), "{log}");
+    assert!(!log.contains(" ERROR "), "{log}");
 }
 
 #[test]

@@ -120,7 +120,7 @@ impl BenchMode {
 /// `edgechat bench` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Server address (echo, or chat for `--mode chat`).
+    /// Server address (echo; chat for `--mode chat` and `--mode chaos`).
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub addr: SocketAddr,
     /// Load shape.
