@@ -200,7 +200,8 @@ fn chaos_soak_loses_nothing_and_gives_everything_back() {
     server.assert_alive();
     let log = server.log();
     assert!(signals > 4, "{signals} signals sent");
-    assert!(log.contains("SIGHUP: reloaded"), "{log}");
+    let reloaded = format!("SIGHUP: reloaded {CERTS}/server.crt");
+    assert!(log.contains(&reloaded), "{log}");
     assert!(!log.contains(" ERROR "), "{log}");
 }
 
@@ -260,6 +261,17 @@ fn chaos_flags_are_checked() {
             "--tls-addr",
         ),
     ];
+    let help = run_edgechat(&["bench", "--help"], Stdio::null(), None);
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    for documented in [
+        "chaos",
+        "--tls-addr",
+        "--checkers",
+        "--seed",
+        "scripts/soak.sh",
+    ] {
+        assert!(help.contains(documented), "{documented}: {help}");
+    }
     for (args, names) in cases {
         let mut all = vec!["bench"];
         all.extend(args);

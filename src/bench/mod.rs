@@ -83,6 +83,30 @@ use load::Load;
 use proc::Pid;
 use report::{Report, Usage};
 
+/// `edgechat bench --help`, after the flags: what `--mode chaos` does.
+pub const CHAOS_HELP: &str = "\
+Chaos mode (a soak of a chat server):
+  edgechat bench --mode chaos --addr 127.0.0.1:7000 --tls-addr 127.0.0.1:7443 \\
+      --conns 1000 --checkers 8 --secs 300 --seed 1 --server-pid PID
+
+  --conns clients each act at random every 0.1 to 1.9 s, from their own
+  stream of --seed: connect (plain; a third to --tls-addr, some of those
+  with bytes that are not TLS or a ClientHello cut short), talk, /nick,
+  /join, /msg, bursts, bad UTF-8, control characters, over-long lines,
+  unknown commands, a line trickled and never finished, slow reads, no
+  reads at all, half-close, reset (SO_LINGER 0), /quit, close; and
+  reconnect. --checkers well-behaved clients send numbered lines to their
+  room and to each other and check that every one arrives once and in
+  order. Afterwards every client closes, a fresh client must get PONG for
+  /ping, and the server's descriptors (/proc/PID/fd) must come back to
+  their count before the run. Reports actions by kind, ERR lines by code,
+  lines checked, lost and out of order, checker latency, the server's fds
+  and RSS (before, peak, after). Exit status 1 if a checker line was lost
+  or out of order, a checker was cut, the server stopped answering, or its
+  descriptors did not come back. Give the server short deadlines
+  (--idle-timeout 3 --line-timeout 2 --handshake-timeout 2 --linger-timeout
+  3) and a small --max-output so the soak reaches them: scripts/soak.sh.";
+
 /// The latency histogram, public so other measurements can reuse it.
 pub use stats::Histogram;
 
