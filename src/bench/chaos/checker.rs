@@ -253,16 +253,19 @@ impl Checkers {
         let k = self.list.len();
         let alive = self.alive();
         let now_us = self.start.elapsed().as_micros() as u64;
+        // Every third tick ends its lines with CRLF: relayed, the `\r` must
+        // be gone, or the line would not read back.
+        let end: &[u8] = if self.ticks % 3 == 0 { b"\r\n" } else { b"\n" };
         for i in (0..k).filter(|&i| alive[i]) {
             let mut line = b"".to_vec();
             self.ledger.send_room(i, now_us).write(&mut line);
-            line.push(b'\n');
+            line.extend_from_slice(end);
             if self.ticks % DM_EVERY == 0 && k > 1 {
                 let j = (i + 1 + (self.ticks / DM_EVERY) as usize % (k - 1)) % k;
                 if alive[j] {
                     line.extend_from_slice(format!("/msg chk{j} ").as_bytes());
                     self.ledger.send_direct(i, j, now_us).write(&mut line);
-                    line.push(b'\n');
+                    line.extend_from_slice(end);
                 }
             }
             self.send(i, &line);

@@ -10,9 +10,26 @@ pub const ROOMS: [&str; 6] = ["lobby", "den", "attic", "cellar", "porch", "roof"
 const LONG_MIN: usize = 4097;
 const LONG_MAX: usize = 20_000;
 
-const WORDS: [&str; 16] = [
-    "hello", "anyone", "here", "epoll", "edge", "level", "ready", "again", "socket", "drain",
-    "budget", "queue", "linger", "ping", "lorem", "ipsum",
+const WORDS: [&str; 19] = [
+    "hello",
+    "anyone",
+    "here",
+    "epoll",
+    "edge",
+    "level",
+    "ready",
+    "again",
+    "socket",
+    "drain",
+    "budget",
+    "queue",
+    "linger",
+    "ping",
+    "lorem",
+    "ipsum",
+    "naïve",
+    "日本語",
+    "🦀",
 ];
 
 /// A chaos nick: `c` and a number below `2 * conns`, so some are taken and
@@ -21,25 +38,33 @@ pub fn nick(rng: &mut Rng, conns: usize) -> String {
     format!("c{}", rng.below(2 * conns as u64))
 }
 
-/// Appends a room line of plain words (now and then a long one, near the
-/// default `--max-line`), ended by `\n`.
+/// Appends a room line of whole words, some of them not ASCII (now and
+/// then a long one, near the default `--max-line`), ended by `\n` or
+/// `\r\n`; now and then an empty line, or a line escaped as `//text`.
 pub fn talk(out: &mut Vec<u8>, rng: &mut Rng) {
-    let long = rng.chance(1, 30);
-    let want = if long {
-        rng.size(1000, 4000)
-    } else {
-        rng.size(1, 120)
+    match rng.below(20) {
+        0 => return out.extend_from_slice(b"\r\n"),
+        1 => out.extend_from_slice(b"//"),
+        _ => {}
+    }
+    let want = match rng.chance(1, 30) {
+        true => rng.size(1000, 4000),
+        false => rng.size(1, 120),
     };
     let start = out.len();
-    while out.len() - start < want {
+    loop {
+        let word = rng.pick(&WORDS).as_bytes();
+        let room = out.len() - start + word.len() < want;
+        if out.len() > start && !room {
+            break;
+        }
         if out.len() > start {
             out.push(b' ');
         }
-        out.extend_from_slice(rng.pick(&WORDS).as_bytes());
+        out.extend_from_slice(word);
     }
-    out.truncate(start + want);
-    if out.last() == Some(&b' ') {
-        out.pop();
+    if rng.chance(1, 5) {
+        out.push(b'\r');
     }
     out.push(b'\n');
 }
@@ -136,9 +161,10 @@ pub fn long_line(out: &mut Vec<u8>, rng: &mut Rng) {
 
 /// Appends an unknown command, or a known one with bad arguments.
 pub fn bad_command(out: &mut Vec<u8>, rng: &mut Rng) {
-    let c: [&[u8]; 8] = [
+    let c: [&[u8]; 9] = [
         b"/frobnicate\n",
         b"/nick\n",
+        b"/nick abcdefghijklmnopqrstuvwxyz0123456789\n",
         b"/nick two words\n",
         b"/nick bad!nick\n",
         b"/join\n",
@@ -174,11 +200,12 @@ mod tests {
             talk(&mut out, &mut rng);
             assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
             assert_eq!(out.last(), Some(&b'\n'));
-            assert!(out.len() >= 2 && out.len() <= 4001, "{}", out.len());
-            assert!(out[0] != b'/' && out[0] != b' ');
-            assert!(out[..out.len() - 1]
-                .iter()
-                .all(|b| b.is_ascii_graphic() || *b == b' '));
+            assert!(out.len() <= 4000 + 2 + 2, "{}", out.len());
+            let text = std::str::from_utf8(&out).expect("UTF-8");
+            let text = text.trim_end_matches('\n').trim_end_matches('\r');
+            assert!(!text.starts_with('/') || text.starts_with("//"), "{text}");
+            assert!(!text.starts_with(' '), "{text:?}");
+            assert!(!text.chars().any(char::is_control), "{text:?}");
         }
     }
 

@@ -98,6 +98,12 @@ impl Actor {
             half_closed: false,
             stalled: false,
         };
+        if matches!(via, Via::Plain | Via::Tls) && self.rng.chance(1, 25) {
+            // Gone before the server's first line can reach it.
+            ctx.tally.act(Kind::Reset);
+            let _ = socket::set_linger_zero(live.conn.link.fd.as_fd());
+            return self.off(now);
+        }
         match via {
             Via::Raw(true) => payload::tls_garbage(&mut live.out, &mut self.rng),
             Via::Raw(false) => {
