@@ -52,7 +52,7 @@ use crate::error::{Context, Error, Result};
 use crate::sys::epoll::{self, Epoll, Event};
 use actor::{Actor, Ctx, TlsPort};
 use checker::{Checkers, CHECKER, TICK};
-pub use report::{ChaosReport, Checks, ServerUse};
+use report::{ChaosReport, Checks, ServerUse};
 use server::{probe, settle_fds};
 
 /// After the run, how long the checkers' last lines may take to arrive.

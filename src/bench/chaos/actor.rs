@@ -22,7 +22,10 @@ use crate::bench::link::Dialer;
 use crate::sys::epoll::{self, Epoll, Event};
 
 /// Receive buffer of every chaos connection, set before `connect`: a
-/// client that stops reading fills it (and the server's queue) soon.
+/// client that stops reading fills it soon. (The server's kernel send
+/// buffer for it still grows, on loopback, to `tcp_wmem`'s maximum, some
+/// megabytes, before `--max-output` starts to count: so the deaf clients
+/// that want to be cut flood themselves.)
 const RCVBUF: usize = 8 * 1024;
 /// Between two actions of one client, in milliseconds.
 const GAP_MS: (u64, u64) = (100, 1900);
@@ -33,7 +36,7 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(5);
 /// A connection with no `HELLO` by then is given up.
 const HELLO_LIMIT: Duration = Duration::from_secs(10);
 /// After a half-close or `/quit`, the server must close within this.
-pub const CLOSE_LIMIT: Duration = Duration::from_secs(10);
+const CLOSE_LIMIT: Duration = Duration::from_secs(10);
 /// Bytes on the TLS port that the server has not closed by then are
 /// counted and closed by the client.
 const RAW_LIMIT: Duration = Duration::from_secs(30);
