@@ -35,7 +35,8 @@ const RECONNECT_MS: (u64, u64) = (0, 1000);
 const CONNECT_LIMIT: Duration = Duration::from_secs(5);
 /// A connection with no `HELLO` by then is given up.
 const HELLO_LIMIT: Duration = Duration::from_secs(10);
-/// After a half-close or `/quit`, the server must close within this.
+/// After a half-close or `/quit`, the server must close before this passes
+/// without a line from it.
 const CLOSE_LIMIT: Duration = Duration::from_secs(10);
 /// Bytes on the TLS port that the server has not closed by then are
 /// counted and closed by the client.
@@ -120,8 +121,10 @@ enum State {
     /// Trickles a line until then; then leaves without finishing it, or
     /// finishes it.
     Slowloris(Instant),
-    /// Half-closed or sent `/quit`: reads until the server closes.
-    Closing(Instant),
+    /// Half-closed or sent `/quit`: reads until the server closes. The
+    /// server must close it before [`CLOSE_LIMIT`] passes without a line
+    /// (a client with megabytes owed may take a while to read them).
+    Closing { since: Instant, lines: u64 },
     /// Sent raw bytes to the TLS port: waits for the server to close.
     Raw(Instant),
 }
@@ -135,6 +138,8 @@ struct Live {
     sent: usize,
     /// `shutdown(SHUT_WR)` was called: nothing more may be sent.
     half_closed: bool,
+    /// Lines read on this connection.
+    lines: u64,
     /// It has read slowly or not at all on this connection.
     stalled: bool,
 }
@@ -193,6 +198,15 @@ impl Live {
         }
     }
 
+    /// Forgets the lines not yet on their way (the one being sent is
+    /// finished first, so the stream stays whole lines).
+    fn drop_backlog(&mut self) {
+        let unsent = &self.out[self.sent..];
+        if let Some(i) = unsent.iter().position(|&b| b == b'\n') {
+            self.out.truncate(self.sent + i + 1);
+        }
+    }
+
     /// Reads (everything, or one chunk), counting `ERR` lines and
     /// answering most `PING`s. False once the server closed.
     fn read(
@@ -203,9 +217,12 @@ impl Live {
         all: bool,
     ) -> io::Result<bool> {
         let raw = matches!(self.via, Via::Raw(_));
-        let Live { conn, out, .. } = self;
+        let Live {
+            conn, out, lines, ..
+        } = self;
         let mut on_line = |line: &[u8]| {
             tally.bytes_read += line.len() as u64 + 1;
+            *lines += 1;
             if raw {
                 return;
             }
@@ -297,7 +314,7 @@ impl Actor {
         };
         let t = &mut ctx.tally;
         match live.state {
-            State::Closing(_) => t.closes_done += 1,
+            State::Closing { .. } => t.closes_done += 1,
             State::Raw(_) => t.raw_closed += 1,
             _ => {
                 t.server_closed += 1;

@@ -141,8 +141,9 @@ pub struct Tally {
     pub before_hello: u64,
     /// Half-closed or `/quit` connections the server closed in time.
     pub closes_done: u64,
-    /// Half-closed or `/quit` connections the server did not close within
-    /// the bound: a server that forgets a connection.
+    /// Half-closed or `/quit` connections that heard nothing from the
+    /// server for 10 s and were not closed: a server that forgets a
+    /// connection.
     pub stalled_closes: u64,
     /// Non-TLS bytes or cut ClientHellos on the TLS port the server closed.
     pub raw_closed: u64,

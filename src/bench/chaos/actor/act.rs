@@ -96,6 +96,7 @@ impl Actor {
             out: Vec::new(),
             sent: 0,
             half_closed: false,
+            lines: 0,
             stalled: false,
         };
         if matches!(via, Via::Plain | Via::Tls) && self.rng.chance(1, 25) {
@@ -187,16 +188,25 @@ impl Actor {
                 live.conn.link.close_notify();
                 let _ = socket::shutdown_write(live.conn.link.fd.as_fd());
                 live.half_closed = true;
-                live.state = State::Closing(now);
+                live.state = State::Closing {
+                    since: now,
+                    lines: live.lines,
+                };
                 next = now + CLOSE_LIMIT;
             }
             Kind::Quit => {
-                live.push(t, |out| out.extend_from_slice(b"/quit chaos\n"));
+                // Never dropped, and not queued behind a flood still unsent:
+                // the server gets it and must close.
+                live.drop_backlog();
+                live.out.extend_from_slice(b"/quit chaos\n");
                 if rng.chance(1, 2) {
                     // The server must ignore what follows `/quit`.
                     live.push(t, |out| out.extend_from_slice(b"after quit\n/nick late\n"));
                 }
-                live.state = State::Closing(now);
+                live.state = State::Closing {
+                    since: now,
+                    lines: live.lines,
+                };
                 next = now + CLOSE_LIMIT;
             }
             Kind::Reset => {

@@ -38,15 +38,7 @@ impl Actor {
             State::Slow(until) => self.slow_wake(ctx, until),
             State::Deaf { until, talking } => self.deaf_wake(ctx, until, talking),
             State::Slowloris(until) => self.slowloris_wake(ctx, until),
-            State::Closing(since) if now >= since + CLOSE_LIMIT => {
-                ctx.tally.stalled_closes += 1;
-                let i = self.index;
-                ctx.tally.note(|| {
-                    format!("chaos client {i}: not closed {CLOSE_LIMIT:?} after its half-close or /quit")
-                });
-                self.off(now);
-            }
-            State::Closing(since) => self.wake = since + CLOSE_LIMIT,
+            State::Closing { since, lines } => self.closing_wake(ctx, since, lines),
             State::Raw(since) => self.raw_wake(ctx, since),
         }
     }
@@ -65,6 +57,34 @@ impl Actor {
                 let _ = socket::set_linger_zero(live.conn.link.fd.as_fd());
             }
         }
+        self.off(now);
+    }
+
+    /// Half-closed or after `/quit`: lines still arriving move the clock;
+    /// a server silent for [`CLOSE_LIMIT`] forgot the connection.
+    fn closing_wake(&mut self, ctx: &mut Ctx, since: Instant, lines: u64) {
+        let now = ctx.now;
+        let Slot::On(live) = &mut self.slot else {
+            return;
+        };
+        if live.lines > lines {
+            let lines = live.lines;
+            live.state = State::Closing { since: now, lines };
+            self.wake = now + CLOSE_LIMIT;
+            return;
+        }
+        if now < since + CLOSE_LIMIT {
+            self.wake = since + CLOSE_LIMIT;
+            return;
+        }
+        ctx.tally.stalled_closes += 1;
+        let (i, unsent) = (self.index, live.out.len() - live.sent);
+        ctx.tally.note(|| {
+            format!(
+                "chaos client {i}: nothing from the server for {CLOSE_LIMIT:?} after its \
+                 half-close or /quit, and no close ({unsent} bytes still unsent)"
+            )
+        });
         self.off(now);
     }
 
