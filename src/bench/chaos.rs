@@ -20,16 +20,17 @@
 //!   arrive exactly once and in order ([`ledger`]), and no checker may be
 //!   cut or sent an `ERR`.
 //!
-//! Afterwards every client is closed, the checkers' last lines are
-//! awaited, a fresh client must get `PONG` for `/ping` (over TLS too), and
-//! the server's descriptor count (`/proc/PID/fd`, `--server-pid`) must
-//! come back to what it was before the run. RSS is read before, at the
-//! peak (`VmHWM`) and after. The run fails (exit status 1) if a checker
-//! line was lost or out of order, a checker was cut, a half-closed client
-//! was never closed, the server stopped answering, or its descriptors did
-//! not come back. Start the server with short deadlines (`--idle-timeout`,
-//! `--line-timeout`, `--handshake-timeout`, `--linger-timeout`) and a small
-//! `--max-output`, so the soak reaches them: `scripts/soak.sh` does.
+//! Afterwards every chaos client is closed, the checkers' last lines are
+//! awaited and the checkers closed; the server's descriptor count
+//! (`/proc/PID/fd`, `--server-pid`) must come back to what it was before
+//! the run, and then a fresh client must get `PONG` for `/ping` (over TLS
+//! too). RSS is read before, at the peak (`VmHWM`) and after. The run
+//! fails (exit status 1) if a checker line was lost or out of order, a
+//! checker was cut, a half-closed client was never closed, the server
+//! stopped answering, or its descriptors did not come back. Start the
+//! server with short deadlines (`--idle-timeout`, `--line-timeout`,
+//! `--handshake-timeout`, `--linger-timeout`) and a small `--max-output`,
+//! so the soak reaches them: `scripts/soak.sh` does.
 
 mod actor;
 mod checker;
@@ -302,8 +303,10 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
         soak.ctx.tls.clone(),
     );
     drop(soak); // closes the checkers
-    let alive = probe(&plain).and_then(|()| tls.as_ref().map_or(Ok(()), |p| probe(&p.tls)));
+                // Settled first: a server at --max-clients until it has seen every
+                // close would turn the probe away.
     let (fds_after, fds_settle) = settle_fds(pid, fds_before);
+    let alive = probe(&plain).and_then(|()| tls.as_ref().map_or(Ok(()), |p| probe(&p.tls)));
     let server = ServerUse {
         fds_before,
         fds_peak,

@@ -97,9 +97,9 @@ Chaos mode (a soak of a chat server):
   reads at all, half-close, reset (SO_LINGER 0), /quit, close; and
   reconnect. --checkers well-behaved clients send numbered lines to their
   room and to each other and check that every one arrives once and in
-  order. Afterwards every client closes, a fresh client must get PONG for
-  /ping, and the server's descriptors (/proc/PID/fd) must come back to
-  their count before the run. Reports actions by kind, ERR lines by code,
+  order. Afterwards every client closes, the server's descriptors
+  (/proc/PID/fd) must come back to their count before the run, and a
+  fresh client must then get PONG for /ping. Reports actions by kind, ERR lines by code,
   lines checked, lost and out of order, checker latency, the server's fds
   and RSS (before, peak, after). Exit status 1 if a checker line was lost
   or out of order, a checker was cut, the server stopped answering, or its
