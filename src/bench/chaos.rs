@@ -302,9 +302,9 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
         soak.ctx.plain.clone(),
         soak.ctx.tls.clone(),
     );
-    drop(soak); // closes the checkers
-                // Settled first: a server at --max-clients until it has seen every
-                // close would turn the probe away.
+    // Closes the checkers, then lets the server settle before the probe:
+    // a server still at --max-clients would turn it away.
+    drop(soak);
     let (fds_after, fds_settle) = settle_fds(pid, fds_before);
     let alive = probe(&plain).and_then(|()| tls.as_ref().map_or(Ok(()), |p| probe(&p.tls)));
     let server = ServerUse {
