@@ -26,6 +26,7 @@ pub enum Command {
     /// Connect to a server: stdin lines go out, what arrives goes to stdout.
     Client(crate::client::ClientArgs),
     /// Generate load against an echo server and report what it sustained.
+    #[command(after_long_help = crate::bench::CHAOS_HELP)]
     Bench(crate::bench::BenchArgs),
     /// Stop the daemon that holds a pidfile: SIGTERM, then wait for it.
     Stop(crate::stop::StopArgs),

@@ -217,9 +217,9 @@ pub fn run(args: &BenchArgs, secs: Duration, warmup: Duration) -> Result<()> {
     let mut hs = Handshakes {
         dialer: &dialer,
         epoll: Epoll::new().sys("epoll_create1")?,
-        events: Epoll::events(args.conns.clamp(1, 1024)),
-        slots: (0..args.conns).map(|_| None).collect(),
-        gens: vec![0; args.conns],
+        events: Epoll::events(args.conns().clamp(1, 1024)),
+        slots: (0..args.conns()).map(|_| None).collect(),
+        gens: vec![0; args.conns()],
         msg: (0..args.size).map(|i| b'a' + (i % 26) as u8).collect(),
         buf: vec![0u8; RECV_BUF].into_boxed_slice(),
         budget: 1,
@@ -229,13 +229,13 @@ pub fn run(args: &BenchArgs, secs: Duration, warmup: Duration) -> Result<()> {
     if args.resume {
         hs.slots.truncate(1);
         hs.run(None)?; // one full handshake: its tickets prime the cache
-        hs.slots = (0..args.conns).map(|_| None).collect();
+        hs.slots = (0..args.conns()).map(|_| None).collect();
     }
     hs.budget = args.count.unwrap_or(u64::MAX);
     let (elapsed, usage) = measure(&mut hs, args, secs, warmup)?;
     let report = HandshakeReport {
         addr: args.addr,
-        conns: args.conns,
+        conns: args.conns(),
         tls: args.tls.tls,
         resume: args.resume,
         elapsed,

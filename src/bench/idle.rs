@@ -103,7 +103,7 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
     let cpu0 = proc::cpu_micros(pid)?;
     let rss_before_kib = proc::rss_kib(pid)?;
     let t0 = Instant::now();
-    let mut pool = Pool::connect(&super::dialer(args)?, args.conns)?;
+    let mut pool = Pool::connect(&super::dialer(args)?, args.conns())?;
     // Quiet, and with `--tls` every handshake done (a busy server may take
     // longer than QUIET to answer a ClientHello).
     while pool.drain(QUIET)? > 0 || pool.handshaking() > 0 {
@@ -126,7 +126,7 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
     }
     let report = IdleReport {
         addr: args.addr,
-        conns: args.conns,
+        conns: args.conns(),
         settled,
         held: start.elapsed(),
         hellos: pool.hellos(),

@@ -55,6 +55,20 @@ impl LineConn {
         }
     }
 
+    /// One read at most (a slow reader): every line it completes goes to
+    /// `f`. Returns false once the server has closed the connection.
+    pub(super) fn read_once(
+        &mut self,
+        buf: &mut [u8],
+        f: &mut impl FnMut(&[u8]),
+    ) -> io::Result<bool> {
+        match self.link.next_input(buf)? {
+            Input::Data(n) => self.split(&buf[..n], f).map(|()| true),
+            Input::Nothing => Ok(true),
+            Input::Eof => Ok(false),
+        }
+    }
+
     /// Cuts `data` into lines, joining the unfinished one from before.
     fn split(&mut self, mut data: &[u8], f: &mut impl FnMut(&[u8])) -> io::Result<()> {
         let newline = |d: &[u8]| d.iter().position(|&b| b == b'\n');

@@ -46,6 +46,15 @@ impl Dialer {
         let addr = self.addr;
         let fd = socket::connect_tcp(addr).map_err(|source| Error::Connect { addr, source })?;
         socket::set_nonblocking(fd.as_fd()).sys("fcntl(O_NONBLOCK)")?;
+        self.wrap(fd)
+    }
+
+    /// Makes a [`Link`] of a connected nonblocking socket (one that
+    /// [`socket::connect_tcp_nonblocking`] opened, once it is writable):
+    /// `setsockopt(TCP_NODELAY)`, and with TLS a session whose ClientHello
+    /// goes out at once.
+    pub fn wrap(&self, fd: OwnedFd) -> Result<Link> {
+        let addr = self.addr;
         socket::set_nodelay(fd.as_fd()).sys("setsockopt(TCP_NODELAY)")?;
         let transport = match &self.tls {
             None => Transport::Plain,

@@ -20,6 +20,11 @@
 //!   closes; with `--resume`, resumed TLS handshakes. Reports handshakes
 //!   per second, how many were resumed, connect-to-echo latency and the
 //!   server's CPU per handshake ([`handshake`]).
+//! - `chaos`: a soak of a chat server (plain `--addr`, and TLS
+//!   `--tls-addr`): `--conns` clients misbehave at random (`--seed`) while
+//!   `--checkers` well-behaved ones check that every line between them
+//!   arrives once and in order; then the server must still answer, and
+//!   give back every descriptor ([`chaos`]).
 //!
 //! `--tls` runs any mode over TLS (rustls client sessions driven like the
 //! server's, [`link`]), trusting `--ca` and checking `--servername`; every
@@ -50,6 +55,7 @@
 //! Any mismatched echo or lost connection is counted and reported, and
 //! makes the exit status 1, as does a window in which nothing was echoed.
 
+mod chaos;
 mod chat;
 mod chatline;
 mod chatrun;
@@ -77,6 +83,30 @@ use load::Load;
 use proc::Pid;
 use report::{Report, Usage};
 
+/// `edgechat bench --help`, after the flags: what `--mode chaos` does.
+pub const CHAOS_HELP: &str = "\
+Chaos mode (a soak of a chat server):
+  edgechat bench --mode chaos --addr 127.0.0.1:7000 --tls-addr 127.0.0.1:7443 \\
+      --conns 1000 --checkers 8 --secs 300 --seed 1 --server-pid PID
+
+  --conns clients each act at random every 0.1 to 1.9 s, from their own
+  stream of --seed: connect (plain; a third to --tls-addr, some of those
+  with bytes that are not TLS or a ClientHello cut short), talk, /nick,
+  /join, /msg, bursts, bad UTF-8, control characters, over-long lines,
+  unknown commands, a line trickled and never finished, slow reads, no
+  reads at all, half-close, reset (SO_LINGER 0), /quit, close; and
+  reconnect. --checkers well-behaved clients send numbered lines to their
+  room and to each other and check that every one arrives once and in
+  order. Afterwards every client closes, the server's descriptors
+  (/proc/PID/fd) must come back to their count before the run, and a
+  fresh client must then get PONG for /ping. Reports actions by kind, ERR lines by code,
+  lines checked, lost and out of order, checker latency, the server's fds
+  and RSS (before, peak, after). Exit status 1 if a checker line was lost
+  or out of order, a checker was cut, the server stopped answering, or its
+  descriptors did not come back. Give the server short deadlines
+  (--idle-timeout 3 --line-timeout 2 --handshake-timeout 2 --linger-timeout
+  3) and a small --max-output so the soak reaches them: scripts/soak.sh.";
+
 /// The latency histogram, public so other measurements can reuse it.
 pub use stats::Histogram;
 
@@ -93,6 +123,9 @@ pub enum BenchMode {
     Idle,
     /// A new connection (and TLS handshake) per echoed message.
     Handshake,
+    /// A chat soak: `--conns` misbehaving clients, `--checkers` that
+    /// count every line, then the server's descriptors and memory.
+    Chaos,
 }
 
 impl BenchMode {
@@ -103,6 +136,7 @@ impl BenchMode {
             BenchMode::Chat => "chat",
             BenchMode::Idle => "idle",
             BenchMode::Handshake => "handshake",
+            BenchMode::Chaos => "chaos",
         }
     }
 }
@@ -110,15 +144,16 @@ impl BenchMode {
 /// `edgechat bench` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Server address (echo, or chat for `--mode chat`).
+    /// Server address (echo; chat for `--mode chat` and `--mode chaos`).
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub addr: SocketAddr,
     /// Load shape.
     #[arg(long, value_enum, default_value_t = BenchMode::Pingpong)]
     pub mode: BenchMode,
-    /// Connections, all driven by one thread (pingpong, stream, idle).
-    #[arg(long, default_value_t = 50)]
-    pub conns: usize,
+    /// Connections, all driven by one thread (pingpong, stream, idle,
+    /// handshake: default 50; chaos: misbehaving clients, default 1000).
+    #[arg(long)]
+    pub conns: Option<usize>,
     /// Chat mode: clients that only receive.
     #[arg(long, default_value_t = 100)]
     pub receivers: usize,
@@ -156,6 +191,27 @@ pub struct BenchArgs {
     /// is full.
     #[arg(long, requires = "tls")]
     pub resume: bool,
+    /// Chaos mode: the chat server's TLS listener (same server as --addr);
+    /// a third of the chaos clients and half the checkers go there.
+    #[arg(long, value_name = "ADDR")]
+    pub tls_addr: Option<SocketAddr>,
+    /// Chaos mode: well-behaved clients that check every line they are sent.
+    #[arg(long, default_value_t = 8)]
+    pub checkers: usize,
+    /// Chaos mode: seeds every client's choices, so a run can be repeated.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl BenchArgs {
+    /// `--conns`, or the mode's default.
+    pub fn conns(&self) -> usize {
+        match (self.conns, self.mode) {
+            (Some(n), _) => n,
+            (None, BenchMode::Chaos) => 1000,
+            (None, _) => 50,
+        }
+    }
 }
 
 /// Checks the flags and turns seconds into durations.
@@ -164,13 +220,18 @@ fn durations(a: &BenchArgs) -> Result<(Duration, Duration)> {
         Duration::try_from_secs_f64(v)
             .map_err(|_| Error::Config(format!("{flag} must be a number of seconds >= 0")))
     };
-    if a.conns == 0 || a.size == 0 || a.depth == Some(0) {
+    if a.conns() == 0 || a.size == 0 || a.depth == Some(0) {
         return Err(Error::Config(
             "--conns, --size and --depth must be at least 1".into(),
         ));
     }
     if a.resume && a.mode != BenchMode::Handshake {
         return Err(Error::Config("--resume is for --mode handshake".into()));
+    }
+    if a.tls_addr.is_some() && a.mode != BenchMode::Chaos {
+        return Err(Error::Config(
+            "--tls-addr is for --mode chaos (other modes: --tls --addr)".into(),
+        ));
     }
     if a.count == Some(0) {
         return Err(Error::Config("--count must be at least 1".into()));
@@ -236,6 +297,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         BenchMode::Chat => return chatrun::run(args, secs, warmup),
         BenchMode::Idle => return idle::run(args, secs),
         BenchMode::Handshake => return handshake::run(args, secs, warmup),
+        BenchMode::Chaos => return chaos::run(args, secs),
         BenchMode::Pingpong | BenchMode::Stream => {}
     }
     let report = echo_load(args)?;
@@ -272,12 +334,12 @@ fn echo_load(args: &BenchArgs) -> Result<Report> {
         _ => 1,
     };
     let dialer = dialer(args)?;
-    let mut load = Load::connect(&dialer, args.conns, args.size, depth, args.count)?;
+    let mut load = Load::connect(&dialer, args.conns(), args.size, depth, args.count)?;
     let (elapsed, usage) = measure(&mut load, args, secs, warmup)?;
     Ok(Report {
         mode: args.mode.name(),
         addr: args.addr,
-        conns: args.conns,
+        conns: args.conns(),
         size: args.size,
         depth,
         elapsed,

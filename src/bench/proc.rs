@@ -1,7 +1,9 @@
 //! What `/proc` says about a process: CPU time used (`/proc/PID/stat`,
-//! fields 14 and 15, `utime` and `stime`, in clock ticks) and resident
-//! memory (`/proc/PID/status`, the `VmRSS:` line). The parsers are pure and
-//! tested in-file; the readers only add the file name to errors.
+//! fields 14 and 15, `utime` and `stime`, in clock ticks), resident memory
+//! now and at its peak (`/proc/PID/status`, the `VmRSS:` and `VmHWM:`
+//! lines) and open descriptors (the entries of `/proc/PID/fd`). The parsers
+//! are pure and tested in-file; the readers only add the file name to
+//! errors.
 
 use std::path::PathBuf;
 
@@ -44,12 +46,32 @@ pub fn cpu_micros(pid: Pid) -> Result<u64> {
 
 /// Resident memory of the process, in KiB.
 pub fn rss_kib(pid: Pid) -> Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The most resident memory the process has had so far (its high-water
+/// mark), in KiB.
+pub fn peak_rss_kib(pid: Pid) -> Result<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: Pid, key: &str) -> Result<u64> {
     let path = pid.path("status");
     let text = read(path.clone())?;
-    parse_vm_rss(&text).ok_or_else(|| Error::File {
+    parse_status_kib(&text, key).ok_or_else(|| Error::File {
         path,
-        source: std::io::Error::other("no VmRSS line"),
+        source: std::io::Error::other(format!("no {key} line")),
     })
+}
+
+/// How many descriptors the process holds: the entries of `/proc/PID/fd`.
+pub fn fd_count(pid: Pid) -> Result<u64> {
+    let path = pid.path("fd");
+    let dir = std::fs::read_dir(&path).map_err(|source| Error::File {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(dir.filter(|e| e.is_ok()).count() as u64)
 }
 
 /// `utime + stime` from the text of `/proc/PID/stat`. The command name
@@ -64,10 +86,10 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// The `VmRSS:   1234 kB` line of `/proc/PID/status`, in KiB.
-fn parse_vm_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line["VmRSS:".len()..]
+/// A `KEY   1234 kB` line of `/proc/PID/status` (`VmRSS:`, `VmHWM:`), in KiB.
+fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..]
         .split_ascii_whitespace()
         .next()?
         .parse()
@@ -89,14 +111,21 @@ mod tests {
 
     #[test]
     fn vm_rss_reads_the_kib_figure() {
-        let status = "Name:\tedgechat\nVmPeak:\t  9000 kB\nVmRSS:\t    3172 kB\nThreads:\t1\n";
-        assert_eq!(parse_vm_rss(status), Some(3172));
-        assert_eq!(parse_vm_rss("Name:\tkthreadd\n"), None);
+        let status = "Name:\tedgechat\nVmPeak:\t  9000 kB\nVmHWM:\t    4096 kB\n\
+                      VmRSS:\t    3172 kB\nThreads:\t1\n";
+        assert_eq!(parse_status_kib(status, "VmRSS:"), Some(3172));
+        assert_eq!(parse_status_kib(status, "VmHWM:"), Some(4096));
+        assert_eq!(parse_status_kib("Name:\tkthreadd\n", "VmRSS:"), None);
     }
 
     #[test]
     fn reads_this_process() {
         assert!(rss_kib(Pid::Current).unwrap() > 0);
+        assert!(peak_rss_kib(Pid::Current).unwrap() > 0);
+        assert!(
+            fd_count(Pid::Current).unwrap() >= 3,
+            "stdin, stdout, stderr at least"
+        );
         cpu_micros(Pid::Current).unwrap();
     }
 }

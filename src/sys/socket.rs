@@ -2,7 +2,8 @@
 //!
 //! Server side: [`listen_tcp`] is `socket` → `setsockopt(SO_REUSEADDR)` →
 //! `bind` → `listen`; [`accept`] is `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`.
-//! Client side: [`connect_tcp`] is `socket` → `connect`. Data moves with
+//! Client side: [`connect_tcp`] is `socket` → `connect` (and
+//! [`connect_tcp_nonblocking`] the same without waiting). Data moves with
 //! [`recv`], [`send`] and [`send_vectored`], all with `MSG_NOSIGNAL` on the
 //! sending side so a closed peer is an `EPIPE` error, never a `SIGPIPE`.
 
@@ -76,6 +77,34 @@ pub fn connect_tcp(addr: SocketAddr) -> io::Result<OwnedFd> {
     let fd = new_socket(&addr, SockType::Stream, false)?;
     cvt_r(|| ns::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)))?;
     Ok(fd)
+}
+
+/// Starts connecting a TCP socket without waiting for the handshake, for a
+/// client that runs an event loop over many connections:
+///
+/// 1. `socket(AF_INET or AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)`
+/// 2. `setsockopt(SO_RCVBUF)` when `rcvbuf` is given: before `connect`, so
+///    the window advertised from the first segment on is that small
+/// 3. `connect(addr)`: `EINPROGRESS` is the usual answer; the socket turns
+///    writable once the handshake is over, and [`take_error`] then says
+///    whether it succeeded
+pub fn connect_tcp_nonblocking(addr: SocketAddr, rcvbuf: Option<usize>) -> io::Result<OwnedFd> {
+    let fd = new_socket(&addr, SockType::Stream, true)?;
+    if let Some(bytes) = rcvbuf {
+        cvt_r(|| ns::setsockopt(&fd, sockopt::RcvBuf, &bytes))?;
+    }
+    match cvt_r(|| ns::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr))) {
+        Ok(()) => Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(fd),
+        Err(e) => Err(e),
+    }
+}
+
+/// `getsockopt(SO_ERROR)`: the error pending on a socket, which also clears
+/// it; after a nonblocking `connect`, how the handshake ended.
+pub fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
+    let errno = cvt_r(|| ns::getsockopt(&fd, sockopt::SocketError))?;
+    Ok((errno != 0).then(|| io::Error::from_raw_os_error(errno)))
 }
 
 /// Sets `O_NONBLOCK` on a descriptor (`fcntl(F_SETFL)`).

@@ -36,11 +36,12 @@ pub struct TlsArgs {
     /// Speak TLS (e.g. to 127.0.0.1:7443).
     #[arg(long)]
     pub tls: bool,
-    /// With --tls: the CA certificate that signed the server's.
+    /// With --tls (bench chaos: --tls-addr): the CA certificate that
+    /// signed the server's.
     #[arg(long, value_name = "PEM", default_value = "certs/ca.crt")]
     pub ca: PathBuf,
-    /// With --tls: the name the server's certificate must carry
-    /// (default: the address's IP).
+    /// With --tls (bench chaos: --tls-addr): the name the server's
+    /// certificate must carry (default: the address's IP).
     #[arg(long, value_name = "NAME")]
     pub servername: Option<String>,
 }

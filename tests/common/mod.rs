@@ -530,13 +530,31 @@ pub fn push_until_stalled(s: &mut TcpStream, data: &[u8], stall: Duration) -> us
 /// given, and collects its output; kills it and fails the test if it runs
 /// longer than [`TIMEOUT`].
 pub fn run_edgechat(args: &[&str], stdin: Stdio, feed: Option<Vec<u8>>) -> std::process::Output {
-    let mut child = Command::new(BIN)
+    let child = spawn_edgechat(args, stdin);
+    finish_edgechat(child, feed, args, TIMEOUT)
+}
+
+/// Starts `edgechat ARGS` (any subcommand) with `stdin`, its stdout and
+/// stderr piped, for [`finish_edgechat`].
+pub fn spawn_edgechat(args: &[&str], stdin: Stdio) -> Child {
+    Command::new(BIN)
         .args(args)
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn edgechat");
+        .expect("spawn edgechat")
+}
+
+/// Feeds `feed` to a [`spawn_edgechat`] child if given, and collects its
+/// output once it exits; kills it and fails the test if it is still
+/// running after `limit`.
+pub fn finish_edgechat(
+    mut child: Child,
+    feed: Option<Vec<u8>>,
+    args: &[&str],
+    limit: Duration,
+) -> std::process::Output {
     if let (Some(bytes), Some(mut pipe)) = (feed, child.stdin.take()) {
         thread::spawn(move || pipe.write_all(&bytes));
     }
@@ -549,7 +567,7 @@ pub fn run_edgechat(args: &[&str], stdin: Stdio, feed: Option<Vec<u8>>) -> std::
     };
     let out = drain(Box::new(child.stdout.take().expect("stdout")));
     let err = drain(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(st) = child.try_wait().expect("waitpid(2)") {
             break st;
@@ -557,7 +575,7 @@ pub fn run_edgechat(args: &[&str], stdin: Stdio, feed: Option<Vec<u8>>) -> std::
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("edgechat {args:?} did not finish within {TIMEOUT:?}");
+            panic!("edgechat {args:?} did not finish within {limit:?}");
         }
         thread::sleep(Duration::from_millis(5));
     };
