@@ -49,6 +49,25 @@ fn crlf_empty_lines_and_control_codes() {
     ]);
 }
 
+/// C1 controls (U+0080 to U+009F) are terminal control codes too: an 8-bit
+/// CSI (U+009B) is obeyed by some terminals like `ESC [`. Letters beyond
+/// ASCII pass unchanged.
+#[test]
+fn c1_controls_are_scrubbed_too() {
+    let srv = Server::start(&[]);
+    let mut a = srv.join();
+    let mut b = srv.join();
+    a.line();
+    a.raw("csi \u{9b}2J nel \u{85} é ü 漢\n".as_bytes());
+    b.expect(&[&format!(
+        "MSG {} csi \u{FFFD}2J nel \u{FFFD} é ü 漢",
+        a.nick
+    )]);
+    a.send(&format!("/msg {} \u{9b}31m", b.nick));
+    a.expect(&[&format!("OK msg {}", b.nick)]);
+    b.expect(&[&format!("DM {} \u{FFFD}31m", a.nick)]);
+}
+
 #[test]
 fn nick_command() {
     let srv = Server::start(&[]);

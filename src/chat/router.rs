@@ -75,9 +75,10 @@ pub struct Router {
     pub stats: Stats,
 }
 
-/// Replaces C0 controls (but TAB) and DEL with U+FFFD.
+/// Replaces terminal control codes with U+FFFD: C0 controls (but TAB), DEL,
+/// and the C1 controls U+0080 to U+009F (U+009B is an 8-bit CSI).
 pub fn scrub(text: &str) -> Cow<'_, str> {
-    let bad = |c: char| (c < ' ' && c != '\t') || c == '\x7f';
+    let bad = |c: char| c.is_control() && c != '\t';
     if !text.contains(bad) {
         return Cow::Borrowed(text);
     }
