@@ -123,13 +123,16 @@ impl Op {
 
 /// The service limits an input's first byte picks: max line 8, 24, 64 or
 /// 4096 bytes; keepalive off or 5-35 s; unfinished-line timeout off or
-/// 3-33 s.
+/// 3-33 s; with the keepalive off, its two bits pick `--max-rate` off, 1,
+/// 5 or 50 lines a second.
 pub fn limits(b: u8) -> Limits {
+    let two = u64::from((b >> 3) & 3);
+    let keepalive = b & 4 != 0;
     Limits {
         max_line: [8, 24, 64, 4096][usize::from(b & 3)],
-        idle: (b & 4 != 0).then(|| Duration::from_secs(5 + u64::from((b >> 3) & 3) * 10)),
+        idle: keepalive.then(|| Duration::from_secs(5 + two * 10)),
         line: (b & 0x20 != 0).then(|| Duration::from_secs(3 + u64::from(b >> 6) * 10)),
-        rate: None,
+        rate: (!keepalive && two != 0).then(|| [0, 1, 5, 50][two as usize]),
     }
 }
 
@@ -179,6 +182,8 @@ struct Slot {
     /// connection are then ignored, as the reactor's token generation does.
     gen: u64,
     cert: Option<&'static str>,
+    /// Paused by `--max-rate` until then: not read, as in the reactor.
+    paused: Option<Instant>,
 }
 
 struct Harness {
@@ -200,6 +205,7 @@ pub fn run(data: &[u8]) {
             state: State::Free,
             gen: 0,
             cert: None,
+            paused: None,
         }; KEYS],
         timers: BinaryHeap::new(),
         now: Instant::now(),
@@ -259,10 +265,12 @@ impl Harness {
                 self.chat.close(key, how, &mut out);
                 self.slots[key].state = State::Free;
                 self.slots[key].gen += 1;
+                self.slots[key].paused = None;
             }
             Op::Wait(secs) => {
                 self.now += Duration::from_secs(u64::from(secs));
                 self.expire(&mut out);
+                self.resume(&mut out);
             }
             _ => {}
         }
@@ -298,10 +306,21 @@ impl Harness {
     }
 
     fn input(&mut self, key: usize, data: &[u8], out: &mut Rec) {
-        if self.slots[key].state != State::Open {
-            return; // the reactor reads only open connections
+        if self.slots[key].state != State::Open || self.slots[key].paused.is_some() {
+            return; // the reactor reads only open connections, not paused ones
         }
-        self.chat.input(key, data, self.now, out);
+        self.feed(key, data, out);
+    }
+
+    /// What the reactor does with bytes it read (or, after a pause, with
+    /// none: the service goes on with what it held back).
+    fn feed(&mut self, key: usize, data: &[u8], out: &mut Rec) {
+        let paused = self.chat.input(key, data, self.now, out);
+        if let Some(until) = paused {
+            assert!(until > self.now, "a pause that ends before it starts");
+            assert!(self.chat.backlogged(key), "a pause with nothing held back");
+        }
+        self.slots[key].paused = paused;
         if out.closes.contains(&key) {
             self.slots[key].state = State::Gone; // after `/quit`
         } else {
@@ -342,6 +361,17 @@ impl Harness {
         }
         self.check_hello(key, out);
         None
+    }
+
+    /// Clients whose `--max-rate` pause is over go on with what was held.
+    fn resume(&mut self, out: &mut Rec) {
+        for key in 0..KEYS {
+            let due = self.slots[key].paused.is_some_and(|t| t <= self.now);
+            if due && self.slots[key].state == State::Open {
+                self.slots[key].paused = None;
+                self.feed(key, &[], out);
+            }
+        }
     }
 
     /// Due deadlines, as the reactor's timer heap runs them.
