@@ -13,5 +13,24 @@ pub mod session;
 
 pub use session::{Chat, Departure, Expiry, Limits};
 
+/// Every `ERR` code of PROTOCOL.md §2, in its order. `slow-consumer`,
+/// `server-full` and `server-shutdown` come from the reactor (a cut, a
+/// refusal, a shutdown); the rest from the chat service.
+pub const ERR_CODES: [&str; 13] = [
+    "line-too-long",
+    "bad-utf8",
+    "unknown-command",
+    "bad-args",
+    "bad-nick",
+    "nick-in-use",
+    "bad-room",
+    "no-such-nick",
+    "line-timeout",
+    "slow-consumer",
+    "idle-timeout",
+    "server-full",
+    "server-shutdown",
+];
+
 #[cfg(test)]
 mod tests;

@@ -104,21 +104,7 @@ impl Kind {
 
 /// The `ERR` codes of the protocol, in the order the report lists them;
 /// anything else counts as `other`.
-pub const ERR_CODES: [&str; 13] = [
-    "line-too-long",
-    "bad-utf8",
-    "unknown-command",
-    "bad-args",
-    "bad-nick",
-    "nick-in-use",
-    "bad-room",
-    "no-such-nick",
-    "line-timeout",
-    "slow-consumer",
-    "idle-timeout",
-    "server-full",
-    "server-shutdown",
-];
+pub use crate::chat::ERR_CODES;
 
 /// Everything the chaos clients counted.
 #[derive(Debug, Clone, Default)]
