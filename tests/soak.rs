@@ -192,7 +192,8 @@ fn chaos_soak_loses_nothing_and_gives_everything_back() {
     assert!(json.contains("\"server_alive\":true"), "{json}");
     assert!(f("fds_peak") > f("fds_before") + 100.0, "{json}");
     assert_eq!(f("fds_after"), f("fds_before"), "{json}");
-    assert_eq!(server.open_fds(), fds_idle, "{}", server.fd_list());
+    // The run's last clients (the PONG probes) may still be closing.
+    server.wait_fds(fds_idle);
     assert!(
         f("rss_after_kib") <= f("rss_before_kib") + RSS_SLACK_KIB,
         "{json}"
