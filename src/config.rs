@@ -115,6 +115,11 @@ pub struct ServeArgs {
     /// Bytes the server may owe one client before it stops reading from it.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_output: usize,
+    /// Kernel send buffer per client in bytes (`SO_SNDBUF`; the kernel
+    /// doubles it). 0 = the kernel's autotuning, which grows it up to
+    /// `net.ipv4.tcp_wmem`'s maximum for a client that stops reading.
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub sndbuf: usize,
     /// Longest chat line in bytes, without the `\n` (and a `\r` before it).
     #[arg(long, default_value_t = 4096)]
     pub max_line: usize,
@@ -181,6 +186,8 @@ pub struct Config {
     /// `max_per_ip` applies to loopback sources too.
     pub per_ip_loopback: bool,
     pub max_output: usize,
+    /// `SO_SNDBUF` for accepted sockets (`None`: the kernel's autotuning).
+    pub sndbuf: Option<usize>,
     pub max_line: usize,
     pub idle_timeout: Option<Duration>,
     pub line_timeout: Option<Duration>,
@@ -294,6 +301,7 @@ impl Config {
             max_per_ip: a.max_per_ip.unwrap_or(DEFAULT_MAX_PER_IP),
             per_ip_loopback: a.max_per_ip.is_some(),
             max_output: a.max_output,
+            sndbuf: Some(a.sndbuf).filter(|&b| b > 0),
             max_line: a.max_line,
             idle_timeout: secs(a.idle_timeout),
             line_timeout: secs(a.line_timeout),

@@ -339,3 +339,35 @@ fn lines_after_a_slow_consumer_cut_are_not_handled() {
     room.clear();
     drop(asker);
 }
+
+/// `--sndbuf`: the kernel's send buffer for a client that stops reading
+/// stays at the size asked (the kernel doubles it), instead of growing up
+/// to `tcp_wmem`'s maximum; with `--max-output`, what one stalled client
+/// costs is bounded in the kernel as well as in the server.
+#[test]
+fn sndbuf_bounds_the_kernel_queue_of_a_client_that_stops_reading() {
+    const SNDBUF: u64 = 16_384;
+    let mut queued = Vec::new();
+    for args in [&["--sndbuf", "16384"][..], &[][..]] {
+        let mut argv = vec!["--tcp", "127.0.0.1:0", "--max-output", "65536"];
+        argv.extend_from_slice(args);
+        let server = Server::start(&argv);
+        let mut c = connect_small_rcvbuf(server.addr(), 4096);
+        let me = c.local_addr().expect("local addr");
+        push_until_stalled(
+            &mut c,
+            &random_bytes(64 << 20, 3),
+            Duration::from_millis(300),
+        );
+        let q = tcp_queues(server.addr(), me).expect("the server's socket");
+        eprintln!("{args:?}: server send queue {} bytes", q.tx);
+        queued.push(q.tx);
+    }
+    assert!(
+        queued[0] <= 2 * SNDBUF,
+        "{} bytes queued in the kernel with --sndbuf {SNDBUF}",
+        queued[0]
+    );
+    // The same client without the flag: autotuning let the queue grow.
+    assert!(queued[1] > 2 * SNDBUF, "{queued:?}: the test shows nothing");
+}

@@ -181,6 +181,9 @@ impl Reactor {
     /// which must be within `--handshake-timeout`.
     fn register(&mut self, fd: OwnedFd, tls: bool) -> io::Result<usize> {
         socket::set_nodelay(fd.as_fd())?;
+        if let Some(bytes) = self.cfg.sndbuf {
+            socket::set_send_buffer(fd.as_fd(), bytes)?;
+        }
         let transport = match (tls, &self.tls) {
             (false, _) => Transport::Plain,
             (true, Some(t)) => Transport::Tls(Box::new(t.accept().map_err(io::Error::other)?)),

@@ -125,6 +125,13 @@ pub fn set_recv_buffer(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
     cvt_r(|| ns::setsockopt(&fd, sockopt::RcvBuf, &bytes))
 }
 
+/// `setsockopt(SO_SNDBUF)`: fix the send buffer at `bytes` (the kernel
+/// doubles it for its bookkeeping) and turn off its autotuning, which
+/// would otherwise grow it up to `net.ipv4.tcp_wmem`'s maximum.
+pub fn set_send_buffer(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    cvt_r(|| ns::setsockopt(&fd, sockopt::SndBuf, &bytes))
+}
+
 /// `setsockopt(SO_LINGER, 0)`: the next `close` sends RST instead of FIN.
 pub fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
     let linger = libc::linger {
