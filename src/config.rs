@@ -108,6 +108,12 @@ pub struct ServeArgs {
     /// source, loopback too; 0 = no limit.
     #[arg(long, value_name = "N")]
     pub max_per_ip: Option<usize>,
+    /// New connections per second from one source, with a burst of as many
+    /// (an IPv6 source counts by its /64). Without the flag: 20 for every
+    /// source but loopback; a value given (or --max-per-ip) applies to
+    /// loopback too; 0 = no limit.
+    #[arg(long, value_name = "N")]
+    pub max_conn_rate: Option<u32>,
     /// Serve TLS only: refuse to start with a plain `--tcp` or `--udp`
     /// listener; without listener flags, listen on 127.0.0.1:7443 alone.
     #[arg(long)]
@@ -183,7 +189,9 @@ pub struct Config {
     pub max_clients: usize,
     /// Most connections from one source (0 = no limit).
     pub max_per_ip: usize,
-    /// `max_per_ip` applies to loopback sources too.
+    /// New connections per second per source (0 = no limit).
+    pub max_conn_rate: u32,
+    /// `max_per_ip` and `max_conn_rate` apply to loopback sources too.
     pub per_ip_loopback: bool,
     pub max_output: usize,
     /// `SO_SNDBUF` for accepted sockets (`None`: the kernel's autotuning).
@@ -205,6 +213,11 @@ pub struct Config {
 
 /// `--max-per-ip` without the flag, for sources other than loopback.
 pub const DEFAULT_MAX_PER_IP: usize = 64;
+/// `--max-conn-rate` without the flag, for sources other than loopback: a
+/// person (or a NAT of people) opens a few connections a minute; a host
+/// churning connections to make a big room hear `JOIN` and `QUIT` opens
+/// thousands a second.
+pub const DEFAULT_MAX_CONN_RATE: u32 = 20;
 /// `--udp-rate`: RFC 862 echo is a diagnostic (a probe, a latency test), a
 /// few datagrams a second; 1000 a second, with a burst of 1000, leaves any
 /// such use unthrottled while it bounds what one forged source can have
@@ -299,7 +312,8 @@ impl Config {
             handshake_timeout: Duration::from_secs(a.handshake_timeout),
             max_clients: a.max_clients,
             max_per_ip: a.max_per_ip.unwrap_or(DEFAULT_MAX_PER_IP),
-            per_ip_loopback: a.max_per_ip.is_some(),
+            max_conn_rate: a.max_conn_rate.unwrap_or(DEFAULT_MAX_CONN_RATE),
+            per_ip_loopback: a.max_per_ip.is_some() || a.max_conn_rate.is_some(),
             max_output: a.max_output,
             sndbuf: Some(a.sndbuf).filter(|&b| b > 0),
             max_line: a.max_line,
@@ -383,7 +397,10 @@ mod tests {
             (c.max_per_ip, c.per_ip_loopback),
             (DEFAULT_MAX_PER_IP, false)
         );
+        assert_eq!(c.max_conn_rate, DEFAULT_MAX_CONN_RATE);
         let c = config(&["--max-per-ip", "3"]).unwrap();
         assert_eq!((c.max_per_ip, c.per_ip_loopback), (3, true));
+        let c = config(&["--max-conn-rate", "7"]).unwrap();
+        assert_eq!((c.max_conn_rate, c.per_ip_loopback), (7, true));
     }
 }

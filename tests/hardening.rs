@@ -363,3 +363,48 @@ fn max_rate_slows_a_flooder_and_loses_nothing() {
     skip_notices_until(&mut flooder, "PONG after");
     reader.expect_nothing();
 }
+
+/// `--max-conn-rate`: a host that opens connections faster than the rate
+/// (a burst of as many) is refused with `ERR server-full` until its
+/// allowance comes back; other hosts are not affected, and nobody already
+/// connected notices.
+#[test]
+fn max_conn_rate_refuses_a_host_that_connects_too_fast() {
+    let pki = Pki::new("conn-rate CA");
+    let srv = Server::start(&pki, &["--max-conn-rate", "5"]);
+    let mut first: Vec<_> = (0..5)
+        .map(|_| chatkit::Client::over(connect_from("127.0.0.1", srv.tcp)))
+        .collect();
+    for c in &mut first {
+        hello(c);
+    }
+    let start = Instant::now();
+    let mut sixth = chatkit::Client::over(connect_from("127.0.0.1", srv.tcp));
+    assert_eq!(sixth.line(), "ERR server-full");
+    sixth.expect_eof();
+    let mut other = chatkit::Client::over(connect_from("127.0.0.2", srv.tcp));
+    hello(&mut other);
+    // One more is allowed every 200 ms: a later attempt gets in.
+    let end = Instant::now() + WAIT;
+    let mut attempts = 0;
+    let mut late = loop {
+        attempts += 1;
+        let mut c = chatkit::Client::over(connect_from("127.0.0.1", srv.tcp));
+        if c.line().starts_with("HELLO ") {
+            break c;
+        }
+        assert!(Instant::now() < end, "the allowance never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Not before the rate allows it (a bound on time from below only).
+    assert!(
+        start.elapsed() + Duration::from_millis(20) >= Duration::from_millis(200),
+        "let in after {:?} and {attempts} attempts",
+        start.elapsed()
+    );
+    // Everyone connected is still served (their room heard the JOINs).
+    for c in first.iter_mut().chain([&mut late, &mut other]) {
+        c.send("/ping still");
+        skip_notices_until(c, "PONG still");
+    }
+}

@@ -109,12 +109,12 @@ impl Reactor {
             match socket::accept(l.fd.as_fd()) {
                 Ok((fd, peer)) => {
                     let tls = l.tls;
-                    let admit = self.sources.check(peer);
+                    let admit = self.sources.check(peer, self.now);
                     if self.conns.len() >= self.cfg.max_clients {
                         log::debug!("{peer:?}: over --max-clients, closed");
                         self.refuse(fd, tls);
                     } else if admit == Admit::Full {
-                        log::debug!("{peer:?}: its source is at --max-per-ip, closed");
+                        log::debug!("{peer:?}: over --max-per-ip or --max-conn-rate, closed");
                         self.refuse(fd, tls);
                     } else {
                         match self.register(fd, tls) {

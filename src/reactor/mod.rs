@@ -131,7 +131,8 @@ pub struct Reactor {
     chat: Option<Box<Chat>>,
     /// Certificates for TLS listeners; `None` without any.
     tls: Option<ServerTls>,
-    /// Connections per source address, for `--max-per-ip`.
+    /// Connections per source address, for `--max-per-ip` and
+    /// `--max-conn-rate`.
     sources: sources::Sources,
     /// Connections given output since the last flush.
     dirty: Vec<usize>,
@@ -192,7 +193,12 @@ impl Reactor {
             reserve,
             emfile_log: Throttle::new(Duration::from_secs(1)),
             next_gen: 0,
-            sources: sources::Sources::new(cfg.max_per_ip, cfg.per_ip_loopback),
+            sources: sources::Sources::new(
+                cfg.max_per_ip,
+                cfg.max_conn_rate,
+                cfg.per_ip_loopback,
+                Instant::now(),
+            ),
             cfg,
             chat,
             tls,
