@@ -43,6 +43,7 @@ pub mod framing;
 pub mod lifecycle;
 pub mod logger;
 pub mod queue;
+pub mod rate;
 pub mod reactor;
 pub mod source;
 pub mod stop;

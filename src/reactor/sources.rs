@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::rate::bucket::Rate;
+use crate::rate::table::RateTable;
+use crate::rate::MAX_SOURCES;
 use crate::source::Source;
-use crate::udp::bucket::Rate;
-use crate::udp::table::RateTable;
-use crate::udp::MAX_SOURCES;
 
 /// Connections per source, and which connection counts against which.
 #[derive(Debug)]
@@ -23,7 +23,7 @@ pub(super) struct Sources {
     /// Most connections per source (0 = no limit).
     limit: usize,
     /// New connections per second per source, a burst as large (`None`:
-    /// no limit); the same bounded table as the UDP echo's rate limit.
+    /// no limit); the same bounded table as the UDP echo's rate limit (`crate::rate`).
     rate: Option<RateTable>,
     /// Where the rate table's clock starts.
     epoch: Instant,

@@ -21,22 +21,15 @@
 //! `/stats`); log lines are limited to one a second per reason, each
 //! carrying the count so far, so a flood cannot fill the log.
 
-pub mod bucket;
-pub mod table;
-
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::logger::Throttle;
-use bucket::Rate;
-use table::{RateTable, Source};
-
-/// Sources whose buckets are kept at once; the least recently seen one
-/// is forgotten for a new one. About 100 bytes each at most (slot and
-/// map entry), so the table stays under half a MiB however many sources
-/// a flood forges.
-pub const MAX_SOURCES: usize = 4096;
+use crate::rate::bucket::Rate;
+use crate::rate::table::RateTable;
+use crate::rate::MAX_SOURCES;
+use crate::source::Source;
 
 /// Why a datagram from `port` is never answered, or `None` if it may be.
 pub fn refused_port(port: u16) -> Option<&'static str> {

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use super::bucket::{Rate, TokenBucket};
-pub use crate::source::Source;
+use crate::source::Source;
 
 /// "No slot": the end of the list.
 const NIL: u32 = u32::MAX;
