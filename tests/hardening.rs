@@ -16,7 +16,15 @@ use tlskit::{chatkit, Pki, Server, TlsClient, WAIT};
 /// A TCP connection to `to` from the loopback address `from` (any
 /// 127.0.0.0/8 address is this host).
 fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
-    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    connect_with(from, None, to)
+}
+
+/// A TCP connection to `to` from `from`, with `SO_RCVBUF` set first if
+/// `rcvbuf` says so.
+fn connect_with(from: &str, rcvbuf: Option<usize>, to: SocketAddr) -> TcpStream {
+    use nix::sys::socket::{
+        bind, connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
+    };
     let SocketAddr::V4(to) = to else {
         panic!("IPv4 server expected");
     };
@@ -27,6 +35,9 @@ fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
         None,
     )
     .expect("socket");
+    if let Some(bytes) = rcvbuf {
+        setsockopt(&fd, sockopt::RcvBuf, &bytes).expect("SO_RCVBUF");
+    }
     let local: SocketAddrV4 = format!("{from}:0").parse().expect("address");
     bind(fd.as_raw_fd(), &SockaddrIn::from(local)).expect("bind");
     connect(fd.as_raw_fd(), &SockaddrIn::from(to)).expect("connect");
@@ -407,4 +418,44 @@ fn max_conn_rate_refuses_a_host_that_connects_too_fast() {
         c.send("/ping still");
         skip_notices_until(c, "PONG still");
     }
+}
+
+/// A client paused by `--max-rate` when a graceful shutdown begins still
+/// gets every line already queued for it, then `ERR server-shutdown`: the
+/// end of its pause must not send the FIN while its queue is full (a
+/// small `--sndbuf` keeps most of the queue in the server).
+#[test]
+fn a_paused_client_loses_nothing_at_shutdown() {
+    let pki = Pki::new("pause CA");
+    let mut srv = Server::start(
+        &pki,
+        &[
+            "--max-rate",
+            "50",
+            "--sndbuf",
+            "4096",
+            "--shutdown-timeout",
+            "20",
+        ],
+    );
+    let s = connect_with("127.0.0.1", Some(4096), srv.tcp);
+    let mut c = chatkit::Client::over(s);
+    hello(&mut c);
+    // 50 /help at once (the burst), 100 more held back: a 2 s pause.
+    c.raw(&b"/help\n".repeat(150));
+    std::thread::sleep(Duration::from_millis(300));
+    srv.signal(libc::SIGTERM);
+    // Read only once the pause is over.
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut rest = String::new();
+    let _ = c.r.read_to_string(&mut rest);
+    let lines: Vec<&str> = rest.lines().collect();
+    let helps = lines.iter().filter(|l| l.starts_with("HELP")).count();
+    assert_eq!(
+        lines.last(),
+        Some(&"ERR server-shutdown"),
+        "{helps} HELP lines"
+    );
+    assert!(helps >= 50, "{helps} HELP lines for 50 /help");
+    assert_eq!(srv.wait_exit(), 0);
 }

@@ -100,6 +100,9 @@ impl Reactor {
     pub(super) fn serve_chat(&mut self, key: usize) -> io::Result<bool> {
         let max_output = self.cfg.max_output;
         let mut budget = READ_BUDGET;
+        if self.conns.get(key).is_some_and(|c| c.paused) {
+            return Ok(false); // over `--max-rate`: not before its timer entry
+        }
         if self.chat.as_deref().is_some_and(|c| c.backlogged(key)) {
             // Back from a `--max-rate` pause: what was held back goes first.
             if !self.hand_to_chat(key, 0) {

@@ -83,9 +83,12 @@ impl Reactor {
                     // closing one still has lines to send before its FIN).
                     c.paused = false;
                     self.service(key);
-                } else {
+                } else if c.recheck {
                     c.recheck = false;
-                    self.finish(key);
+                    // Only a connection that owes nothing lingers.
+                    if c.is_done() {
+                        self.finish(key);
+                    }
                 }
                 continue;
             }
