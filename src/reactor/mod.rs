@@ -82,14 +82,18 @@ const GEN_MASK: u32 = 0x0fff_ffff;
 const SIGNAL_TOKEN: u64 = FIXED;
 const LISTENER_KIND: u64 = 1 << 32;
 const UDP_KIND: u64 = 2 << 32;
-/// In the timer heap: this entry is a closing connection's last chance.
-const LINGER: u64 = 1 << 62;
-/// In the timer heap: this entry ends a TLS handshake that took too long.
-const HANDSHAKE: u64 = 1 << 61;
-/// In the timer heap: look again at a connection: one that sent its FIN
-/// and waits for the client to acknowledge the last bytes, or a chat client
-/// paused by `--max-rate` whose allowance is back.
+/// In the timer heap, bits 60 to 62 of a token say what the entry is for
+/// (0: the chat service's keepalive or unfinished line).
+const KIND_MASK: u64 = 7 << 60;
+/// A closing connection's last chance.
+const LINGER: u64 = 4 << 60;
+/// The end of a TLS handshake that took too long.
+const HANDSHAKE: u64 = 2 << 60;
+/// Look again at a connection that sent its FIN and waits for the client to
+/// acknowledge the last bytes.
 const RECHECK: u64 = 1 << 60;
+/// The end of a chat client's `--max-rate` pause.
+const PAUSE: u64 = 3 << 60;
 
 fn conn_token(key: usize, gen: u32) -> u64 {
     (u64::from(gen) << 32) | key as u64

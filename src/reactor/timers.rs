@@ -7,7 +7,7 @@
 
 use std::cmp::Reverse;
 
-use super::{conn_token, token_key, Reactor, HANDSHAKE, LINGER, RECHECK};
+use super::{conn_token, token_key, Reactor, HANDSHAKE, KIND_MASK, LINGER, PAUSE, RECHECK};
 
 /// The heap is never compacted below this many entries.
 pub(super) const MIN_COMPACT: usize = 4096;
@@ -32,12 +32,8 @@ impl Reactor {
     /// amortized O(1) per close.
     pub(super) fn compact_timers(&mut self) {
         let conns = &self.conns;
-        self.timers.retain(|Reverse((_, token))| {
-            let key = token_key(*token);
-            conns
-                .get(key)
-                .is_some_and(|c| conn_token(key, c.gen) == token & !(LINGER | HANDSHAKE | RECHECK))
-        });
+        self.timers
+            .retain(|Reverse((_, token))| entry_live(conns, *token));
         self.timers.shrink_to_fit();
         self.compact_at = (2 * self.timers.len()).max(MIN_COMPACT);
     }
@@ -50,7 +46,7 @@ impl Reactor {
         };
         log::debug!("connection {key}: over --max-rate, paused");
         c.paused = true;
-        let token = conn_token(key, c.gen) | RECHECK;
+        let token = conn_token(key, c.gen) | PAUSE;
         self.timers.push(Reverse((until, token)));
     }
 
@@ -62,40 +58,37 @@ impl Reactor {
                 break;
             }
             self.timers.pop();
+            if !entry_live(&self.conns, token) {
+                continue;
+            }
             let key = token_key(token);
-            let live = self
-                .conns
-                .get(key)
-                .is_some_and(|c| conn_token(key, c.gen) == token & !(LINGER | HANDSHAKE | RECHECK));
-            if !live {
-                continue;
-            }
-            if token & HANDSHAKE != 0 {
-                self.handshake_expired(key);
-                continue;
-            }
-            if token & RECHECK != 0 {
-                let Some(c) = self.conns.get_mut(key) else {
+            match token & KIND_MASK {
+                HANDSHAKE => {
+                    self.handshake_expired(key);
                     continue;
-                };
-                if c.paused {
-                    // The end of a pause: serve it, whatever its phase (a
-                    // closing one still has lines to send before its FIN).
-                    c.paused = false;
-                    self.service(key);
-                } else if c.recheck {
-                    c.recheck = false;
-                    // Only a connection that owes nothing lingers.
-                    if c.is_done() {
-                        self.finish(key);
-                    }
                 }
-                continue;
-            }
-            if token & LINGER != 0 {
-                log::debug!("connection {key}: linger timeout");
-                self.close(key, Departure::Quiet);
-                continue;
+                PAUSE => {
+                    // Serve it, whatever its phase: a closing one still has
+                    // lines to send before its FIN.
+                    if let Some(c) = self.conns.get_mut(key) {
+                        c.paused = false;
+                    }
+                    self.service(key);
+                    continue;
+                }
+                RECHECK => {
+                    if let Some(c) = self.conns.get_mut(key) {
+                        c.recheck = false;
+                    }
+                    self.finish(key);
+                    continue;
+                }
+                LINGER => {
+                    log::debug!("connection {key}: linger timeout");
+                    self.close(key, Departure::Quiet);
+                    continue;
+                }
+                _ => {}
             }
             let Some(chat) = self.chat.as_deref_mut() else {
                 continue;
@@ -110,4 +103,13 @@ impl Reactor {
         }
         self.flush_dirty();
     }
+}
+
+/// Whether a heap entry still belongs to a connection that is open: its
+/// generation, not just its slab key (which a new connection may reuse).
+fn entry_live(conns: &slab::Slab<crate::conn::Conn>, token: u64) -> bool {
+    let key = token_key(token);
+    conns
+        .get(key)
+        .is_some_and(|c| conn_token(key, c.gen) == token & !KIND_MASK)
 }
