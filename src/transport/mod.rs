@@ -102,7 +102,8 @@ impl Transport {
     }
 
     /// Best effort, ahead of anything still queued: a last line before the
-    /// server cuts a connection (`ERR slow-consumer`).
+    /// server cuts a connection (`ERR slow-consumer`), and for TLS
+    /// `close_notify` after it. Never waits for the socket.
     pub fn send_last(&mut self, fd: BorrowedFd<'_>, data: &[u8]) {
         match self {
             Transport::Plain => drop(crate::sys::socket::send(fd, data)),

@@ -79,31 +79,31 @@ impl End {
     }
 }
 
-fn transfer(buf_size: usize) {
+/// A server end and a client end over a socket pair, the handshake done.
+fn established(buf: &mut [u8]) -> (End, End) {
     let (server, client) = sessions();
     let (a, b) = pair();
-    let mut s = End {
-        tls: server,
-        fd: a,
+    let end = |tls, fd| End {
+        tls,
+        fd,
         out: OutQueue::default(),
         got: Vec::new(),
         ended: false,
     };
-    let mut c = End {
-        tls: client,
-        fd: b,
-        out: OutQueue::default(),
-        got: Vec::new(),
-        ended: false,
-    };
-    let mut buf = vec![0u8; buf_size];
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (mut s, mut c) = (end(server, a), end(client, b));
     for _ in 0..100 {
-        c.turn(&mut buf);
-        s.turn(&mut buf);
+        c.turn(buf);
+        s.turn(buf);
     }
     assert!(!s.tls.handshaking() && !c.tls.handshaking());
     assert_eq!(s.tls.take_established(), Some(None));
+    (s, c)
+}
+
+fn transfer(buf_size: usize) {
+    let mut buf = vec![0u8; buf_size];
+    let (mut s, mut c) = established(&mut buf);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     c.tls.write(&mut c.out, &data);
     for _ in 0..1000 {
         if s.got.len() == data.len() {
@@ -131,4 +131,31 @@ fn split_buffer_path_carries_bytes_exactly() {
 #[test]
 fn small_buffer_path_carries_bytes_exactly() {
     transfer(1000);
+}
+
+/// A cut (`ERR slow-consumer`) on a socket with room: the last line, then
+/// `close_notify`, both sent at once.
+#[test]
+fn send_last_ends_with_close_notify_when_the_socket_takes_it() {
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut s, mut c) = established(&mut buf);
+    s.tls.send_last(s.fd.as_fd(), b"ERR slow-consumer\n");
+    assert!(s.tls.closed(), "close_notify queued and sent");
+    c.turn(&mut buf);
+    assert_eq!(c.got, b"ERR slow-consumer\n");
+    assert!(c.ended, "close_notify seen after the line");
+}
+
+/// Before the handshake is done there is no session to end: nothing is
+/// sent, not even the line.
+#[test]
+fn send_last_sends_nothing_during_the_handshake() {
+    let (server, _client) = sessions();
+    let (a, b) = pair();
+    let mut s = server;
+    s.send_last(a.as_fd(), b"ERR slow-consumer\n");
+    assert!(!s.closed());
+    let mut got = [0u8; 64];
+    let n = crate::sys::socket::recv(b.as_fd(), &mut got);
+    assert!(n.as_ref().is_err_and(crate::sys::would_block), "{n:?}");
 }

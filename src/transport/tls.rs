@@ -191,11 +191,17 @@ impl TlsSession {
         Some(kind == rustls::HandshakeKind::Resumed)
     }
 
-    /// Best effort: `data` goes to rustls after the records it already
-    /// holds (never mid-record), and out if the socket takes it.
+    /// Best effort, never waiting, right before the connection is closed:
+    /// `data` goes to rustls after the records it already holds (never
+    /// mid-record), then `close_notify` if rustls took all of `data` (a
+    /// clean end must not hide a missing last line), and out as far as the
+    /// socket takes them now.
     pub fn send_last(&mut self, fd: BorrowedFd<'_>, data: &[u8]) {
         if self.state == TlsState::Open {
-            let _ = self.conn.writer().write(data);
+            if matches!(self.conn.writer().write(data), Ok(n) if n == data.len()) {
+                self.conn.send_close_notify();
+                self.state = TlsState::Closing;
+            }
             let _ = self.write_tls(fd);
         }
     }
