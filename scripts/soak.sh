@@ -62,7 +62,7 @@ kill -TERM "$SERVER_PID"
 server_status=0
 wait "$LEADER" || server_status=$?
 echo "server: exit status $server_status after SIGTERM;" \
-    "$(grep -c 'SIGHUP: reloaded /' "$OUT/server.log" || true) certificate reloads," \
+    "$(grep -c 'SIGHUP: certificate reloaded from /' "$OUT/server.log" || true) certificate reloads," \
     "$(grep -c ' WARN ' "$OUT/server.log" || true) warnings," \
     "$(grep -c ' ERROR ' "$OUT/server.log" || true) errors in $OUT/server.log"
 if ((status != 0 || server_status != 0)); then

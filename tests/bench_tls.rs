@@ -1,34 +1,45 @@
 //! `edgechat bench --tls` end to end: the real binary against the real
-//! server on a `--tls 127.0.0.1:0` listener with the committed development
-//! certificates (`certs/`). Every wait is bounded, and each server is
-//! stopped by a guard (SIGTERM, then SIGKILL) even when a test fails.
+//! server on a `--tls 127.0.0.1:0` listener, with certificates made for
+//! the test by `rcgen`. Every wait is bounded, and each server is stopped
+//! by a guard (SIGTERM, then SIGKILL) even when a test fails.
 
 mod common;
+#[allow(dead_code)]
+#[path = "tlskit/pki.rs"]
+mod pki;
 
 use std::process::{ExitStatus, Stdio};
 
 use common::{field, run_edgechat};
+use pki::Pki;
 
-const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/certs");
-
-/// A server in `mode` on a TLS listener with the development certificates.
-struct TlsServer(common::Server);
+/// A server in `mode` on a TLS listener, with the server pair of its own
+/// CA (kept for as long as the server runs).
+struct TlsServer {
+    server: common::Server,
+    pki: Pki,
+}
 
 impl TlsServer {
     fn start(mode: &str) -> TlsServer {
-        let (cert, key) = (format!("{CERTS}/server.crt"), format!("{CERTS}/server.key"));
-        let args = ["--tls", "127.0.0.1:0", "--cert", &cert, "--key", &key];
-        TlsServer(common::Server::start_mode(mode, &args))
+        let pki = Pki::new("bench CA");
+        let (cert, key) = (path(&pki.server_crt), path(&pki.server_key));
+        let args = ["--tls", "127.0.0.1:0", "--cert", cert, "--key", key];
+        let server = common::Server::start_mode(mode, &args);
+        TlsServer { server, pki }
     }
 
     fn pid(&self) -> String {
-        self.0.pid().to_string()
+        self.server.pid().to_string()
     }
 
-    /// `edgechat bench --tls --json` against it; asserts it succeeded.
+    /// `edgechat bench --tls --json` against it, trusting its CA (the
+    /// certificate names `127.0.0.1`, the default `--servername`); asserts
+    /// it succeeded.
     fn bench(&self, args: &[&str]) -> (ExitStatus, String) {
-        let (addr, ca) = (self.0.tls[0].to_string(), format!("{CERTS}/ca.crt"));
-        let mut all = vec!["bench", "--tls", "--json", "--addr", &addr, "--ca", &ca];
+        let addr = self.server.tls[0].to_string();
+        let ca = path(&self.pki.ca_crt);
+        let mut all = vec!["bench", "--tls", "--json", "--addr", &addr, "--ca", ca];
         all.extend(args);
         let out = run_edgechat(&all, Stdio::null(), None);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -40,6 +51,10 @@ impl TlsServer {
         );
         (out.status, stdout)
     }
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("a UTF-8 temporary path")
 }
 
 #[test]

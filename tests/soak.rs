@@ -201,7 +201,7 @@ fn chaos_soak_loses_nothing_and_gives_everything_back() {
     server.assert_alive();
     let log = server.log();
     assert!(signals > 4, "{signals} signals sent");
-    let reloaded = format!("SIGHUP: reloaded {CERTS}/server.crt");
+    let reloaded = format!("SIGHUP: certificate reloaded from {CERTS}/server.crt");
     assert!(log.contains(&reloaded), "{log}");
     assert!(!log.contains(" ERROR "), "{log}");
 }

@@ -114,7 +114,8 @@ fn sighup_reloads_the_certificate_for_new_connections() {
     let first = old.stream().conn.peer_certificates().expect("certs")[0].clone();
     let second = pki.write_server("second");
     srv.signal(libc::SIGHUP);
-    srv.wait_log("SIGHUP: reloaded");
+    let crt = pki.server_crt.display();
+    srv.wait_log(&format!("SIGHUP: certificate reloaded from {crt}"));
     let mut new = TlsClient::join(srv.tls, pki.client_config());
     let served = new.stream().conn.peer_certificates().expect("certs")[0].clone();
     assert_eq!(served, second);
@@ -126,11 +127,32 @@ fn sighup_reloads_the_certificate_for_new_connections() {
     // A broken pair is refused and the last good one kept.
     tlskit::pki::write(&pki.server_key, "not a key");
     srv.signal(libc::SIGHUP);
-    srv.wait_log("SIGHUP: keeping the old certificate");
+    srv.wait_log("SIGHUP: certificate refused, the old one kept");
     let mut third = TlsClient::join(srv.tls, pki.client_config());
     let served = third.stream().conn.peer_certificates().expect("certs")[0].clone();
     assert_eq!(served, second);
     third.expect_nothing();
+}
+
+#[test]
+fn sighup_refuses_a_mismatched_pair_and_keeps_the_old_one() {
+    let mut pki = Pki::new("mismatch CA");
+    let mut srv = Server::start(&pki, &[]);
+    let mut old = TlsClient::join(srv.tls, pki.client_config());
+    let first = old.stream().conn.peer_certificates().expect("certs")[0].clone();
+    // A new certificate, each file well formed, beside the old key.
+    let old_key = std::fs::read(&pki.server_key).expect("read key");
+    pki.write_server("second");
+    std::fs::write(&pki.server_key, old_key).expect("write key");
+    srv.signal(libc::SIGHUP);
+    let why = srv.wait_log("SIGHUP: certificate refused, the old one kept: ");
+    assert!(why.contains("server.key"), "names the key file: {why}");
+    let log = srv.log.lock().expect("log").clone();
+    assert!(!log.contains("reloaded"), "{log}");
+    let mut new = TlsClient::join(srv.tls, pki.client_config());
+    let served = new.stream().conn.peer_certificates().expect("certs")[0].clone();
+    assert_eq!(served, first);
+    new.expect_nothing();
 }
 
 #[test]

@@ -1,5 +1,10 @@
 //! TLS start-up errors name the file that failed, and the server does not
-//! start with a certificate it cannot use.
+//! start with a certificate it cannot use. The one test of the committed
+//! development certificates (`certs/`) is here too.
+
+#[allow(dead_code)]
+#[path = "tlskit/pki.rs"]
+mod pki;
 
 use std::process::Command;
 
@@ -33,18 +38,19 @@ fn a_key_file_without_a_key_is_named() {
     let dir = std::env::temp_dir().join(format!("edgechat-badkey-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("k.pem"), "nothing here\n").expect("write");
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let cert = format!("{repo}/certs/server.crt");
-    let args = ["--tls", "127.0.0.1:0", "--cert", &cert, "--key", "k.pem"];
+    let pki = pki::Pki::new("config CA");
+    let cert = pki.server_crt.to_str().expect("path");
+    let args = ["--tls", "127.0.0.1:0", "--cert", cert, "--key", "k.pem"];
     let (code, err) = serve_in(&dir, &args);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("k.pem: no private key found"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The committed development certificates work together, driven by the
-/// client-side pieces in `edgechat::transport::client` over a nonblocking
-/// socket: the CA verifies the server, and `alice` gets her nick by mTLS.
+/// The committed development certificates (`certs/`, which no other test
+/// uses) still work together, driven by the client-side pieces in
+/// `edgechat::transport::client` over a nonblocking socket: the CA
+/// verifies the server, and `alice` gets her nick by mTLS.
 #[test]
 fn committed_dev_certs_and_client_session_work_for_mtls() {
     use std::os::fd::AsFd;

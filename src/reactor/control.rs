@@ -86,12 +86,13 @@ impl Reactor {
 
     /// Everything a reload does: reopen the `--log` file by its path (after
     /// logrotate renamed it), and load the certificate and key again for new
-    /// TLS connections. A failure keeps what was in use and is logged.
+    /// TLS connections. Each part logs what happened to it; a failure keeps
+    /// what was in use.
     pub(super) fn reload(&mut self) {
         match logger::reopen() {
             Ok(true) => log::info!("SIGHUP: log reopened"),
-            Ok(false) => log::info!("SIGHUP: reloaded"),
-            Err(e) => log::error!("SIGHUP: reopen log: {e}"),
+            Ok(false) => {} // no --log: stderr has nothing to reopen
+            Err(e) => log::error!("SIGHUP: log not reopened, writing on to the old file: {e}"),
         }
         self.reload_tls();
     }

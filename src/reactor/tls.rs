@@ -45,16 +45,16 @@ impl Reactor {
     /// pair that does not load is refused and the old one kept.
     pub(super) fn reload_tls(&mut self) {
         let Some(tls) = self.tls.as_mut() else {
-            log::info!("SIGHUP: no TLS listener, nothing to reload");
+            log::info!("SIGHUP: no TLS listener, no certificate to reload");
             return;
         };
         match tls.reload() {
             Ok(()) => log::info!(
-                "SIGHUP: reloaded {} and {}",
+                "SIGHUP: certificate reloaded from {} and {}",
                 tls.files().cert.display(),
                 tls.files().key.display()
             ),
-            Err(e) => log::error!("SIGHUP: keeping the old certificate: {e}"),
+            Err(e) => log::error!("SIGHUP: certificate refused, the old one kept: {e}"),
         }
     }
 }
