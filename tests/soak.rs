@@ -1,6 +1,6 @@
 //! The chaos soak, `edgechat bench --mode chaos`, end to end: the real
 //! generator against the real chat server on a plain and a TLS listener
-//! (the development certificates in `certs/`), started with short
+//! (with certificates made for the test by `rcgen`), started with short
 //! deadlines and a small output limit so that a short run reaches every
 //! one of them. The run's verdict is read from its JSON line: no checker
 //! line lost or out of order, no checker cut, the server still answers,
@@ -9,6 +9,9 @@
 //! is bounded; each server is stopped by its guard.
 
 mod common;
+#[allow(dead_code)]
+#[path = "tlskit/pki.rs"]
+mod pki;
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,8 +20,8 @@ use std::time::Duration;
 
 use common::{field, finish_edgechat, run_edgechat, spawn_edgechat, wait_until, Server};
 use nix::sys::signal::Signal;
+use pki::Pki;
 
-const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/certs");
 /// The soak: 400 chaos clients for 12 s. Measured on the 2-core machine,
 /// debug build, while other builds ran: the server near half a core, the
 /// generator a third, the longest generator turn 40 ms, checker latency
@@ -39,9 +42,10 @@ const MAX_CLIENTS: &str = "370";
 /// run) would pass it; one of the per-client buffers would not.
 const RSS_SLACK_KIB: f64 = 16.0 * 1024.0;
 
-/// A chat server with a plain and a TLS listener and short deadlines.
-fn chat_server() -> Server {
-    let (cert, key) = (format!("{CERTS}/server.crt"), format!("{CERTS}/server.key"));
+/// A chat server with a plain and a TLS listener (the server pair of
+/// `pki`, which must outlive it) and short deadlines.
+fn chat_server(pki: &Pki) -> Server {
+    let (cert, key) = (path(&pki.server_crt), path(&pki.server_key));
     Server::start_mode(
         "chat",
         &[
@@ -50,9 +54,9 @@ fn chat_server() -> Server {
             "--tls",
             "127.0.0.1:0",
             "--cert",
-            &cert,
+            cert,
             "--key",
-            &key,
+            key,
             "--idle-timeout",
             "3",
             "--line-timeout",
@@ -69,8 +73,13 @@ fn chat_server() -> Server {
     )
 }
 
-/// `edgechat bench --mode chaos --json` against `server`, plus `args`.
-fn chaos_args(server: &Server, args: &[&str]) -> Vec<String> {
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("a UTF-8 temporary path")
+}
+
+/// `edgechat bench --mode chaos --json` against `server`, trusting `pki`'s
+/// CA, plus `args`.
+fn chaos_args(server: &Server, pki: &Pki, args: &[&str]) -> Vec<String> {
     let mut all: Vec<String> = [
         "bench",
         "--mode",
@@ -81,7 +90,7 @@ fn chaos_args(server: &Server, args: &[&str]) -> Vec<String> {
         "--tls-addr",
         &server.tls[0].to_string(),
         "--ca",
-        &format!("{CERTS}/ca.crt"),
+        path(&pki.ca_crt),
         "--server-pid",
         &server.pid().to_string(),
     ]
@@ -97,9 +106,14 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 #[test]
 fn chaos_soak_loses_nothing_and_gives_everything_back() {
-    let mut server = chat_server();
+    let pki = Pki::new("soak CA");
+    let mut server = chat_server(&pki);
     let fds_idle = server.open_fds();
-    let args = chaos_args(&server, &["--conns", CONNS, "--secs", SECS, "--seed", "7"]);
+    let args = chaos_args(
+        &server,
+        &pki,
+        &["--conns", CONNS, "--secs", SECS, "--seed", "7"],
+    );
     let child = spawn_edgechat(&strs(&args), Stdio::null());
     // Meanwhile the certificate is reloaded and stats are logged, over and
     // over: signals arrive in the middle of everything.
@@ -201,16 +215,20 @@ fn chaos_soak_loses_nothing_and_gives_everything_back() {
     server.assert_alive();
     let log = server.log();
     assert!(signals > 4, "{signals} signals sent");
-    let reloaded = format!("SIGHUP: certificate reloaded from {CERTS}/server.crt");
+    let reloaded = format!(
+        "SIGHUP: certificate reloaded from {}",
+        path(&pki.server_crt)
+    );
     assert!(log.contains(&reloaded), "{log}");
     assert!(!log.contains(" ERROR "), "{log}");
 }
 
 #[test]
 fn chaos_soak_fails_when_the_server_dies() {
-    let server = chat_server();
+    let pki = Pki::new("soak CA");
+    let server = chat_server(&pki);
     let idle = server.open_fds();
-    let args = chaos_args(&server, &["--conns", "40", "--secs", "20"]);
+    let args = chaos_args(&server, &pki, &["--conns", "40", "--secs", "20"]);
     let child = spawn_edgechat(&strs(&args), Stdio::null());
     // Checkers and chaos clients connected: the soak is under way.
     wait_until("the soak has begun", || server.open_fds() > idle + 20);
@@ -227,7 +245,8 @@ fn chaos_soak_fails_when_the_server_dies() {
 
 #[test]
 fn chaos_flags_are_checked() {
-    let server = chat_server();
+    let pki = Pki::new("soak CA");
+    let server = chat_server(&pki);
     let addr = server.tcp[0].to_string();
     let pid = server.pid().to_string();
     let cases: [(&[&str], &str); 4] = [
