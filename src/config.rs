@@ -382,6 +382,20 @@ mod tests {
     }
 
     #[test]
+    fn no_listener_flag_means_plain_7000_and_tls_7443() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let c = config(&[]).unwrap();
+        assert_eq!(c.tcp, vec![addr("127.0.0.1:7000")]);
+        assert_eq!(c.tls, vec![addr("127.0.0.1:7443")]);
+        assert!(c.udp.is_empty());
+        // Any listener flag replaces both defaults.
+        let c = config(&["--udp", "127.0.0.1:9"]).unwrap();
+        assert!(c.tcp.is_empty() && c.tls.is_empty());
+        let c = config(&["--tls", "[::1]:9"]).unwrap();
+        assert_eq!((c.tcp.len(), c.tls.len()), (0, 1));
+    }
+
+    #[test]
     fn tls_only_refuses_plain_listeners() {
         for flag in ["--tcp", "--udp"] {
             let e = config(&["--tls-only", flag, "127.0.0.1:1"]).unwrap_err();

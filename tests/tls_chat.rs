@@ -1,5 +1,6 @@
-//! Chat over TLS: plain and TLS clients in one room, `close_notify` on
-//! `/quit` and on shutdown, mTLS with reserved nicks, and SIGHUP reload.
+//! Chat over TLS: plain and TLS clients in one room, TLS on IPv4 and IPv6
+//! listeners at once, `close_notify` on `/quit` and on shutdown, mTLS with
+//! reserved nicks, and SIGHUP reload (a broken or mismatched pair refused).
 
 mod tlskit;
 
@@ -44,6 +45,28 @@ fn quit_and_shutdown_end_with_close_notify() {
     a.expect(&["ERR server-shutdown"]);
     a.expect_close_notify();
     assert_eq!(srv.wait_exit(), 0);
+}
+
+#[test]
+fn two_tls_listeners_ipv4_and_ipv6_both_serve() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("note: no IPv6 loopback on this machine; IPv6 test skipped");
+        return;
+    }
+    let pki = Pki::new("two listeners CA");
+    // `Server::start` adds `--tls 127.0.0.1:0`.
+    let mut srv = Server::start(&pki, &["--tls", "[::1]:0"]);
+    let tls = srv.tls_listeners(2);
+    let v4 = *tls.iter().find(|a| a.is_ipv4()).expect("an IPv4 listener");
+    let v6 = *tls.iter().find(|a| a.is_ipv6()).expect("an IPv6 listener");
+    assert_eq!(v6.ip().to_string(), "::1");
+    let mut a = TlsClient::join(v4, pki.client_config());
+    let mut b = TlsClient::join(v6, pki.client_config());
+    a.expect(&[&format!("JOIN {}", b.nick)]);
+    b.send("over ::1");
+    a.expect(&[&format!("MSG {} over ::1", b.nick)]);
+    a.send("over 127.0.0.1");
+    b.expect(&[&format!("MSG {} over 127.0.0.1", a.nick)]);
 }
 
 #[test]

@@ -83,6 +83,26 @@ impl Server {
         }
     }
 
+    /// Waits until `n` TLS listeners are logged; returns them in order.
+    pub fn tls_listeners(&mut self, n: usize) -> Vec<SocketAddr> {
+        let end = Instant::now() + WAIT;
+        loop {
+            let addrs: Vec<SocketAddr> = (self.log.lock().expect("log").lines())
+                .filter_map(|l| l.split("listening on tls://").nth(1))
+                .filter_map(|a| a.trim().parse().ok())
+                .collect();
+            if addrs.len() >= n {
+                return addrs;
+            }
+            assert!(
+                Instant::now() < end,
+                "{} TLS listeners, not {n}",
+                addrs.len()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn addr_after(&mut self, needle: &str) -> SocketAddr {
         self.wait_log(needle).trim().parse().expect("address")
     }
