@@ -44,18 +44,23 @@ const RECV_BUDGET: usize = 16;
 const STDIN_TOKEN: u64 = 0;
 const SOCKET_TOKEN: u64 = 1;
 
-/// `edgechat client` flags.
+/// `edgechat client` flags. Every TLS flag needs `--tls`: without it the
+/// client would connect in plain text and ignore them.
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    mut_arg("ca", |a| a.requires("tls")),
+    mut_arg("servername", |a| a.requires("tls"))
+)]
 pub struct ClientArgs {
     /// Server address, e.g. 127.0.0.1:7000.
     pub addr: SocketAddr,
     #[command(flatten)]
     pub tls: transport::client::TlsArgs,
     /// With --tls: present this client certificate (mTLS).
-    #[arg(long, value_name = "PEM", requires = "key")]
+    #[arg(long, value_name = "PEM", requires = "key", requires = "tls")]
     pub cert: Option<PathBuf>,
     /// With --tls: the client certificate's private key.
-    #[arg(long, value_name = "PEM", requires = "cert")]
+    #[arg(long, value_name = "PEM", requires = "cert", requires = "tls")]
     pub key: Option<PathBuf>,
 }
 

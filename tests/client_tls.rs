@@ -137,3 +137,31 @@ fn missing_ca_file_is_named() {
         "{out:?}"
     );
 }
+
+#[test]
+fn tls_flags_without_tls_are_refused_not_ignored() {
+    let pki = Pki::new("client-test CA");
+    let (crt, key) = pki.write_client("dave", &["dave"], "Dave");
+    // A plain listener: a client that ignored the flags would get HELLO.
+    let srv = Server::start(&pki, &[]);
+    let addr = srv.tcp.to_string();
+    let ca = path(&pki.ca_crt);
+    let cases: [(&[&str], &str); 3] = [
+        (&["--ca", ca], "--ca"),
+        (&["--servername", "localhost"], "--servername"),
+        (&["--cert", path(&crt), "--key", path(&key)], "--cert"),
+    ];
+    for (flags, named) in cases {
+        let mut args = vec![addr.as_str()];
+        args.extend(flags);
+        let out = client(&args, "/who\n");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(out.stdout.is_empty(), "{flags:?} connected: {out:?}");
+        assert!(
+            err.contains("required arguments were not provided") && err.contains("--tls"),
+            "{flags:?}: {err}"
+        );
+        assert!(err.contains(named), "{flags:?}: {err}");
+    }
+}
