@@ -26,9 +26,9 @@
 //! neither drops bytes nor spins.
 //!
 //! When stdin and stdout are both terminals, the client is a chat client
-//! instead of a pipe ([`tty`]): the terminal goes into raw mode
+//! instead of a pipe (`tty.rs`): the terminal goes into raw mode
 //! (`tcgetattr` → `tcsetattr`, put back on every way out), the client keeps
-//! the line being typed ([`editor`]), and lines that arrive are printed
+//! the line being typed (`editor.rs`), and lines that arrive are printed
 //! above it, scrubbed of control characters, with the typed line drawn
 //! again below. Ctrl-D on an empty line is the end of input, as above.
 //! A signalfd for the terminal's signals joins the epoll set. Otherwise
