@@ -7,7 +7,8 @@
 //!   `setsockopt` → `bind` → `listen` → `accept4`, and `connect` for
 //!   clients; [`sys::epoll`] owns the epoll fd and names the event bits;
 //!   [`sys::signal`] turns signals into readable events (`signalfd`);
-//!   [`sys::limits`] raises `RLIMIT_NOFILE` and keeps the reserve fd.
+//!   [`sys::limits`] raises `RLIMIT_NOFILE` and keeps the reserve fd;
+//!   [`sys::term`] is the client's raw mode on a terminal.
 //! - [`reactor`]: the loop. `epoll_wait`, dispatch by token (slab key +
 //!   generation), accept until `EAGAIN`, per-turn budgets and a ready list,
 //!   graceful shutdown.
@@ -23,7 +24,8 @@
 //! - [`echo`]: RFC 862 over TCP and UDP; [`udp`]: the datagrams UDP echo
 //!   will not answer (service source ports, oversize, over the per-source
 //!   rate), and their counters.
-//! - [`client`]: `edgechat client`, the other half of the tutorial.
+//! - [`client`]: `edgechat client`, the other half of the tutorial; on a
+//!   terminal, a chat client whose typed line incoming lines never split.
 //! - [`bench`]: `edgechat bench`, the load generator.
 //! - [`config`], [`error`], [`logger`]: the command line, errors that name
 //!   what failed, and timestamped log lines.

@@ -13,6 +13,7 @@ pub mod pidfile;
 pub mod signal;
 pub mod socket;
 pub mod stdio;
+pub mod term;
 
 use std::io;
 

@@ -25,8 +25,13 @@ pub struct Signals(SignalFd);
 impl Signals {
     /// `sigprocmask(SIG_BLOCK, HANDLED)` → `signalfd(SFD_NONBLOCK | SFD_CLOEXEC)`.
     pub fn new() -> io::Result<Signals> {
+        Signals::of(&HANDLED)
+    }
+
+    /// The same for another set of signals.
+    pub fn of(signals: &[Signal]) -> io::Result<Signals> {
         let mut set = SigSet::empty();
-        for s in HANDLED {
+        for &s in signals {
             set.add(s);
         }
         cvt_r(|| signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None))?;
@@ -56,4 +61,25 @@ pub fn ignore_sigpipe() -> io::Result<()> {
     unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) }
         .map(drop)
         .map_err(io::Error::from)
+}
+
+/// Ends the process by `sig` with its default action, as if it had never
+/// been caught, so a parent sees what ended it (a shell's `$?` is 130
+/// after Ctrl-C): `signal(SIG_DFL)` → `raise` → `sigprocmask(SIG_UNBLOCK)`.
+/// Falls back to `exit(128 + sig)` should the signal not end the process.
+pub fn die_by(sig: Signal) -> ! {
+    // SAFETY: SIG_DFL installs no handler code; the process ends right
+    // after, and no other thread handles signals.
+    let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
+    let _ = signal::raise(sig); // still blocked: it waits, pending
+    let mut set = SigSet::empty();
+    set.add(sig);
+    let _ = signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    std::process::exit(128 + sig as i32)
+}
+
+/// `raise(SIGSTOP)`: stops the process now (what Ctrl-Z does when nobody
+/// catches `SIGTSTP`); returns once it is continued (`SIGCONT`).
+pub fn stop_self() -> io::Result<()> {
+    signal::raise(Signal::SIGSTOP).map_err(io::Error::from)
 }

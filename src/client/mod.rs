@@ -24,6 +24,15 @@
 //! Bytes the socket does not take at once wait in one buffer until
 //! `EPOLLOUT`; meanwhile stdin is not read (and not watched), so the client
 //! neither drops bytes nor spins.
+//!
+//! When stdin and stdout are both terminals, the client is a chat client
+//! instead of a pipe (`tty.rs`): the terminal goes into raw mode
+//! (`tcgetattr` → `tcsetattr`, put back on every way out), the client keeps
+//! the line being typed (`editor.rs`), and lines that arrive are printed
+//! above it, scrubbed of control characters, with the typed line drawn
+//! again below. Ctrl-D on an empty line is the end of input, as above.
+//! A signalfd for the terminal's signals joins the epoll set. Otherwise
+//! (pipes, files, tests) the bytes pass through unchanged both ways.
 
 use std::io;
 use std::net::SocketAddr;
@@ -37,12 +46,20 @@ use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::{socket, stdio};
 use crate::transport::{self, Input as Received, Transport};
 
+mod editor;
+mod tty;
+
+use editor::Typed;
+use nix::sys::signal::Signal;
+use tty::Tty;
+
 /// Bytes moved per `read`/`recv`.
 const BUF: usize = 64 * 1024;
 /// `recv` calls per turn, so a flood from the server cannot starve stdin.
 const RECV_BUDGET: usize = 16;
 const STDIN_TOKEN: u64 = 0;
 const SOCKET_TOKEN: u64 = 1;
+const SIGNAL_TOKEN: u64 = 2;
 
 /// `edgechat client` flags. Every TLS flag needs `--tls`: without it the
 /// client would connect in plain text and ignore them.
@@ -103,10 +120,24 @@ struct Client {
     writable: bool,
     /// `shutdown(SHUT_WR)` has been sent.
     shut: bool,
+    /// A terminal on stdin and stdout: the line editor and raw mode.
+    tty: Option<Tty>,
+    /// Lines finished on the terminal, to send (reused between reads).
+    typed: Vec<u8>,
 }
 
-/// Runs the client until the server closes the connection.
+/// Runs the client until the server closes the connection. On a terminal,
+/// a signal that ends it ends the process by that same signal, once the
+/// terminal is put back.
 pub fn run(args: &ClientArgs) -> Result<()> {
+    match connect(args)?.run()? {
+        Some(sig) => crate::sys::signal::die_by(sig), // the client is dropped: settings back
+        None => Ok(()),
+    }
+}
+
+/// `socket` → `connect`, the epoll set, and raw mode on a terminal.
+fn connect(args: &ClientArgs) -> Result<Client> {
     let addr = args.addr;
     let transport = transport(args)?;
     let sock = socket::connect_tcp(addr).map_err(|source| Error::Connect { addr, source })?;
@@ -121,7 +152,13 @@ pub fn run(args: &ClientArgs) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => Input::File,
         Err(e) => return Err(e).sys("epoll_ctl(stdin)"),
     };
-    let client = Client {
+    let tty = Tty::open()?;
+    if let Some(tty) = &tty {
+        epoll
+            .add(tty.signal_fd(), epoll::interest_read_level(), SIGNAL_TOKEN)
+            .sys("epoll_ctl(signalfd)")?;
+    }
+    Ok(Client {
         epoll,
         sock,
         addr,
@@ -132,12 +169,14 @@ pub fn run(args: &ClientArgs) -> Result<()> {
         readable: true,
         writable: true,
         shut: false,
-    };
-    client.run()
+        tty,
+        typed: Vec::new(),
+    })
 }
 
 impl Client {
-    fn run(mut self) -> Result<()> {
+    /// Returns the signal to end the process by, if one ended the client.
+    fn run(mut self) -> Result<Option<Signal>> {
         let mut events = Epoll::events(8);
         loop {
             // Never sleep while there is work epoll will not announce: a
@@ -147,15 +186,21 @@ impl Client {
                 || (self.input == Input::File && self.owes_nothing());
             let timeout = busy.then_some(Duration::ZERO);
             let n = self.epoll.wait(&mut events, timeout).sys("epoll_wait")?;
-            let mut stdin_ready = false;
+            let (mut stdin_ready, mut signaled) = (false, false);
             for ev in &events[..n] {
                 match epoll::token(ev) {
                     STDIN_TOKEN => stdin_ready = true,
+                    SIGNAL_TOKEN => signaled = true,
                     _ => self.on_socket_event(ev),
                 }
             }
+            if let (true, Some(tty)) = (signaled, &mut self.tty) {
+                if let Some(sig) = tty.on_signals()? {
+                    return Ok(Some(sig));
+                }
+            }
             if (self.readable || self.transport.pending()) && self.drain_socket()? {
-                return Ok(()); // the server closed: everything it sent is out
+                return Ok(None); // the server closed: everything it sent is out
             }
             self.flush()?;
             if self.owes_nothing() && (stdin_ready || self.input == Input::File) {
@@ -178,8 +223,8 @@ impl Client {
         self.out.is_empty() && !self.transport.wants_write()
     }
 
-    /// Copies what the server sent to stdout. Returns true once the server
-    /// has closed its side.
+    /// Copies what the server sent to stdout (on a terminal, through the
+    /// line editor). Returns true once the server has closed its side.
     fn drain_socket(&mut self) -> Result<bool> {
         let stdout = io::stdout();
         for _ in 0..RECV_BUDGET {
@@ -188,10 +233,16 @@ impl Client {
                 .transport
                 .read(fd, &mut self.buf, &mut self.readable, false)
             {
-                Ok(Received::Eof) => return Ok(true),
-                Ok(Received::Data(n)) => {
-                    stdio::write_all(stdout.as_fd(), &self.buf[..n]).sys("write stdout")?
+                Ok(Received::Eof) => {
+                    if let Some(tty) = &mut self.tty {
+                        tty.leave()?;
+                    }
+                    return Ok(true);
                 }
+                Ok(Received::Data(n)) => match &mut self.tty {
+                    Some(tty) => tty.incoming(&self.buf[..n])?,
+                    None => stdio::write_all(stdout.as_fd(), &self.buf[..n]).sys("write stdout")?,
+                },
                 Ok(Received::Nothing) if !self.readable && !self.transport.pending() => {
                     return Ok(false);
                 }
@@ -202,23 +253,34 @@ impl Client {
         Ok(false) // budget used up: `readable` stays set for the next turn
     }
 
-    /// Reads one chunk from stdin and sends it; at end of file, half-closes
-    /// once nothing is owed.
+    /// Reads one chunk from stdin and sends it (on a terminal: the lines
+    /// the keys finished); at end of file (or Ctrl-D on an empty line),
+    /// half-closes once nothing is owed.
     fn read_stdin(&mut self) -> Result<()> {
         let stdin = io::stdin();
         let n = stdio::read(stdin.as_fd(), &mut self.buf).sys("read stdin")?;
-        if n == 0 {
+        let (bytes, eof) = match &mut self.tty {
+            _ if n == 0 => (&[][..], true),
+            None => (&self.buf[..n], false),
+            Some(tty) => {
+                self.typed.clear();
+                let typed = tty.keys(&self.buf[..n], &mut self.typed)?;
+                (&self.typed[..], typed == Typed::Eof)
+            }
+        };
+        if !bytes.is_empty() {
+            let fd = self.sock.as_fd();
+            self.transport
+                .write(fd, &mut self.out, bytes, &mut self.writable)
+                .map_err(|source| self.net_error("send", source))?;
+        }
+        if eof {
             if let Input::Polled { registered: true } = self.input {
                 self.epoll.delete(stdin.as_fd()).sys("epoll_ctl(stdin)")?;
             }
             self.input = Input::Closed;
-            return self.flush(); // owes nothing: sends FIN now
         }
-        let fd = self.sock.as_fd();
-        self.transport
-            .write(fd, &mut self.out, &self.buf[..n], &mut self.writable)
-            .map_err(|source| self.net_error("send", source))?;
-        self.flush()
+        self.flush() // at the end of input, and owing nothing: sends FIN now
     }
 
     /// Sends what is pending while the socket takes it; after stdin's end
