@@ -3,9 +3,11 @@
 //! 1. paths from the command line made absolute ([`Config::absolutize`])
 //! 2. with `--daemon`: [`daemon::daemonize`] (double fork, see its steps);
 //!    the foreground process waits on the readiness pipe and exits 0 or 1
-//! 3. `--log` opened, pidfile locked and written, `SIGPIPE` ignored,
-//!    listeners bound ([`Reactor::bind`]): any failure here is a start-up
-//!    failure, reported by the foreground process, with nothing left behind
+//! 3. the handled signals blocked ([`signal::block_handled`]), so one that
+//!    arrives from now on waits for the loop; `--log` opened, pidfile
+//!    locked and written, `SIGPIPE` ignored, listeners bound
+//!    ([`Reactor::bind`]): any failure here is a start-up failure, reported
+//!    by the foreground process, with nothing left behind
 //! 4. readiness: `READY` down the pipe, `READY=1` to `$NOTIFY_SOCKET`
 //! 5. the loop, until a graceful shutdown; then the pidfile is removed
 
@@ -48,6 +50,9 @@ pub fn run(mut cfg: Config) -> Result<()> {
 /// Step 3: everything that can fail before the server is ready. On error,
 /// what was done is undone as the values drop (the pidfile is removed).
 fn start(cfg: Config) -> Result<(Reactor, Option<Pidfile>)> {
+    // Before the pidfile: a SIGTERM between writing the pid and creating
+    // the signalfd would otherwise kill the server and leave the file.
+    signal::block_handled().sys("sigprocmask(SIG_BLOCK)")?;
     if let Some(path) = &cfg.log_file {
         logger::to_file(path).map_err(|source| Error::Log {
             path: path.clone(),

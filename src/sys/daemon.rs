@@ -18,7 +18,8 @@
 //! 8. `open("/dev/null")` → `dup2` onto stdin, stdout and stderr.
 //! 9. Every signal disposition back to `SIG_DFL`, and
 //!    `sigprocmask(SIG_SETMASK, {})`: nothing inherited from the shell
-//!    (the reactor then blocks its own signals for its `signalfd`).
+//!    (start-up then blocks the signals the server handles, before the
+//!    pidfile is locked, and the reactor reads them from its `signalfd`).
 //!
 //! The daemon then opens its log and pidfile and binds its listeners, and
 //! reports through the pipe ([`Readiness`]): `READY`, or the text of what

@@ -17,6 +17,30 @@ pub const HANDLED: [Signal; 4] = [
     Signal::SIGUSR1,
 ];
 
+/// `signals` as a signal set.
+fn set_of(signals: &[Signal]) -> SigSet {
+    let mut set = SigSet::empty();
+    for &s in signals {
+        set.add(s);
+    }
+    set
+}
+
+/// `sigprocmask(SIG_BLOCK, HANDLED)`: from now on those signals stay
+/// pending instead of taking their default action (for all four, ending
+/// the process); a signalfd created later still reads the ones that
+/// arrived meanwhile. Start-up calls it before the pidfile is locked, so
+/// no SIGTERM can kill the server between writing its pid and
+/// [`Signals::new`], leaving the file behind.
+pub fn block_handled() -> io::Result<()> {
+    block(&set_of(&HANDLED))
+}
+
+/// `sigprocmask(SIG_BLOCK, set)`.
+fn block(set: &SigSet) -> io::Result<()> {
+    cvt_r(|| signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(set), None))
+}
+
 /// A nonblocking signalfd for [`HANDLED`]. Creating it blocks those signals
 /// (`sigprocmask(SIG_BLOCK)`), so they queue for the fd instead of running
 /// a handler.
@@ -30,11 +54,8 @@ impl Signals {
 
     /// The same for another set of signals.
     pub fn of(signals: &[Signal]) -> io::Result<Signals> {
-        let mut set = SigSet::empty();
-        for &s in signals {
-            set.add(s);
-        }
-        cvt_r(|| signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None))?;
+        let set = set_of(signals);
+        block(&set)?;
         let fd =
             cvt_r(|| SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC))?;
         Ok(Signals(fd))

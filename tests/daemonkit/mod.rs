@@ -151,10 +151,16 @@ pub fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// The first `listening on tcp://ADDR` in a log file.
+/// The last `listening on tcp://ADDR` in a log file: the log is appended
+/// to, so earlier runs' lines may come before.
 pub fn listening_addr(log: &Path) -> Option<SocketAddr> {
+    listening(log, "tcp")
+}
+
+/// The last `listening on SCHEME://ADDR` in a log file.
+pub fn listening(log: &Path, scheme: &str) -> Option<SocketAddr> {
     let text = std::fs::read_to_string(log).ok()?;
-    let rest = text.split("listening on tcp://").nth(1)?;
+    let (_, rest) = text.rsplit_once(&format!("listening on {scheme}://"))?;
     rest.lines().next()?.trim().parse().ok()
 }
 
@@ -216,4 +222,32 @@ pub fn processes_with(needle: &str) -> Vec<i32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|&pid| alive(pid) && cmdline(pid).contains(needle))
         .collect()
+}
+
+/// Makes this test process the reaper of the daemons it starts
+/// (`prctl(PR_SET_CHILD_SUBREAPER)`): when a daemon's parent, the session
+/// leader, exits at start-up, the daemon is reparented here instead of to
+/// init, so [`reap`] can read its exit status. For test files whose every
+/// test wants that: it holds for the whole process.
+pub fn adopt_daemons() {
+    // SAFETY: prctl(2) with integer arguments only; no memory is shared.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(r, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+/// Waits for the adopted daemon `pid` to exit (see [`adopt_daemons`]) and
+/// returns how it ended; fails the test after [`WAIT`]. `ECHILD` means it
+/// is not ours yet (its parent has not exited yet): try again.
+pub fn reap(pid: i32) -> nix::sys::wait::WaitStatus {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let end = Instant::now() + WAIT;
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => {}
+            Ok(status) => return status,
+            Err(e) => panic!("waitpid({pid}): {e}"),
+        }
+        assert!(Instant::now() < end, "daemon {pid} did not exit in time");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
