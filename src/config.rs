@@ -29,6 +29,7 @@ pub enum Command {
     #[command(after_long_help = crate::bench::CHAOS_HELP)]
     Bench(crate::bench::BenchArgs),
     /// Stop the daemon that holds a pidfile: SIGTERM, then wait for it.
+    #[command(after_help = crate::stop::EXIT_HELP)]
     Stop(crate::stop::StopArgs),
 }
 

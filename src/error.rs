@@ -61,14 +61,27 @@ pub enum Error {
     /// `edgechat stop`: the daemon was sent SIGTERM but is still running.
     #[error("pid {pid} did not stop within {secs} s")]
     StopTimeout { pid: i32, secs: u64 },
+    /// `edgechat stop` could not tell whether a server runs (the pidfile is
+    /// unreadable, or locked with no pid in it), or could not signal it.
+    #[error("cannot stop: {0}")]
+    CannotStop(Box<Error>),
+    /// `kill(2)` failed.
+    #[error("kill({pid}, {signal}): {source}")]
+    Kill {
+        pid: i32,
+        signal: &'static str,
+        source: io::Error,
+    },
 }
 
 impl Error {
     /// The process exit status this error ends `edgechat` with: 2 for a
-    /// daemon that did not stop in time, 1 for everything else.
+    /// daemon that did not stop in time, 3 when `stop` could not tell or
+    /// could not signal, 1 for everything else (for `stop`: not running).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::StopTimeout { .. } => 2,
+            Error::CannotStop(_) => 3,
             _ => 1,
         }
     }

@@ -7,7 +7,8 @@
 //! 3. poll until the lock is free (or the file is gone): the server removes
 //!    its pidfile and releases the lock as it exits
 //!
-//! Exit status: 0 stopped, 1 not running, 2 still running after `--timeout`.
+//! Exit status ([`EXIT_HELP`]): 0 stopped, 1 not running, 2 still running
+//! after `--timeout`, 3 could not tell or could not signal.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -22,6 +23,15 @@ use crate::sys::pidfile;
 /// How often the lock is checked while waiting.
 const POLL: Duration = Duration::from_millis(50);
 
+/// The exit statuses, for `edgechat stop --help`.
+pub const EXIT_HELP: &str = "\
+Exit status:
+  0  stopped
+  1  not running: no pidfile, or no process holds its lock
+  2  still running after --timeout (or a usage error)
+  3  could not tell or could not signal: the pidfile is unreadable or
+     locked with no pid in it, or kill(2) failed (EPERM)";
+
 /// `edgechat stop` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StopArgs {
@@ -34,13 +44,18 @@ pub struct StopArgs {
     pub timeout: u64,
 }
 
-/// Sends SIGTERM to the pidfile's holder and waits for it to exit.
+/// Sends SIGTERM to the pidfile's holder and waits for it to exit. Only
+/// "nobody holds the lock" and `ESRCH` mean not running; any other failure
+/// is [`Error::CannotStop`]: whether a server runs is not known.
 pub fn run(a: &StopArgs) -> Result<()> {
     let path = &a.pidfile;
+    let cannot = |e| Error::CannotStop(Box::new(e));
     let holder = || {
-        pidfile::holder(path).map_err(|source| Error::Pidfile {
-            path: path.clone(),
-            source,
+        pidfile::holder(path).map_err(|source| {
+            cannot(Error::Pidfile {
+                path: path.clone(),
+                source,
+            })
         })
     };
     let not_running = || Error::NotRunning { path: path.clone() };
@@ -49,10 +64,11 @@ pub fn run(a: &StopArgs) -> Result<()> {
         Ok(()) => {}
         Err(Errno::ESRCH) => return Err(not_running()),
         Err(e) => {
-            return Err(Error::Sys {
-                call: "kill(SIGTERM)",
+            return Err(cannot(Error::Kill {
+                pid,
+                signal: "SIGTERM",
                 source: e.into(),
-            })
+            }))
         }
     }
     let end = Instant::now() + Duration::from_secs(a.timeout);

@@ -70,6 +70,57 @@ fn stop_stops_then_reports_not_running() {
 }
 
 #[test]
+fn stop_on_a_stale_pidfile_is_not_running_and_signals_nobody() {
+    let dir = TempDir::new("stop-stale");
+    // A live process whose pid is in the file, but nobody holds the lock:
+    // the lock, not the file, says whether the server runs.
+    let mut bystander = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    std::fs::write(dir.path("ed.pid"), format!("{}\n", bystander.id())).expect("write");
+    let ran = run(edgechat(&dir.0, &["stop", "--pidfile", "ed.pid"]));
+    let untouched = bystander.try_wait().expect("wait").is_none();
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let want = "edgechat: not running (no process holds pidfile ed.pid)";
+    assert_eq!(ran.stderr.trim_end(), want);
+    assert!(untouched, "stop signalled the pid of an unlocked pidfile");
+}
+
+#[test]
+fn stop_on_a_locked_pidfile_without_a_pid_cannot_tell() {
+    let dir = TempDir::new("stop-nopid");
+    let path = dir.path("ed.pid");
+    let file = std::fs::File::create(&path).expect("create");
+    // Held the way a server holds it, but no pid written (yet).
+    let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .expect("flock");
+    let ran = run(edgechat(&dir.0, &["stop", "--pidfile", "ed.pid"]));
+    drop(held);
+    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    let want = "edgechat: cannot stop: pidfile ed.pid: locked, but no pid in it";
+    assert_eq!(ran.stderr.trim_end(), want);
+}
+
+#[test]
+fn stop_help_lists_every_exit_status() {
+    let dir = TempDir::new("stop-help");
+    let ran = run(edgechat(&dir.0, &["stop", "--help"]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    for code in [
+        "0  stopped",
+        "1  not running",
+        "2  still running",
+        "3  could not",
+    ] {
+        assert!(ran.stdout.contains(code), "no {code:?} in\n{}", ran.stdout);
+    }
+}
+
+#[test]
 fn stop_gives_up_on_a_process_that_ignores_sigterm() {
     let has_flock = Command::new("flock")
         .arg("--version")
