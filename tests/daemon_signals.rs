@@ -3,8 +3,10 @@
 //! stops and reports, and systemd hears about it all on `NOTIFY_SOCKET`.
 
 mod chatkit;
+mod common;
 mod daemonkit;
 
+use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
 use std::process::{Command, Stdio};
@@ -29,27 +31,56 @@ fn sighup_after_rename_opens_a_new_log_and_sigusr1_logs_stats() {
     assert!(!log_has(&rotated, "stats:"), "written to the rotated file");
 }
 
+/// Asserts the server ends the stream with a FIN after nothing more: a
+/// clean EOF, not a reset.
+fn expect_clean_eof<S: Read + Write>(c: &mut chatkit::Client<S>) {
+    let mut rest = Vec::new();
+    match c.r.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest)),
+        Err(e) => panic!("no clean EOF: {e}"),
+    }
+}
+
 #[test]
 fn sigterm_delivers_queued_lines_then_shutdown_and_removes_the_pidfile() {
+    const LINES: usize = 3000;
     let dir = TempDir::new("term");
-    let d = Daemon::start(&dir, &[]);
-    let mut a = chatkit::Client::connect(d.addr);
+    let d = Daemon::start(&dir, &["--sndbuf", "4096"]);
+    // Small buffers at both ends of a's socket, and a reads nothing until
+    // the shutdown has begun: what the kernel cannot hold waits in the
+    // server's queue.
+    let mut a = chatkit::Client::over(common::connect_small_rcvbuf(d.addr, 4096));
     a.line();
     let mut b = chatkit::Client::connect(d.addr);
     let nick = b.line().split(' ').nth(1).expect("nick").to_string();
     a.expect(&[&format!("JOIN {nick}")]);
-    for i in 0..100 {
-        b.send(&format!("line {i}"));
-    }
+    let lines: String = (0..LINES).map(|i| format!("line {i}\n")).collect();
+    b.raw(lines.as_bytes());
     b.expect_nothing(); // every line has been handled by the server
+    let owed: usize = (0..LINES)
+        .map(|i| format!("MSG {nick} line {i}\n").len())
+        .sum();
+    let me = a.stream().local_addr().expect("local addr");
+    let queues = (
+        common::tcp_queues(d.addr, me),
+        common::tcp_queues(me, d.addr),
+    );
+    let (Some(server), Some(client)) = queues else {
+        panic!("no /proc/net/tcp entry for {me}");
+    };
+    let in_kernel = (server.tx + client.rx) as usize;
+    assert!(
+        in_kernel < owed / 2,
+        "the kernel holds {in_kernel} of {owed} bytes: the server owes too little for the test to mean anything"
+    );
     d.signal(libc::SIGTERM);
-    for i in 0..100 {
-        a.expect(&[&format!("MSG {nick} line {i}")]);
+    for i in 0..LINES {
+        assert_eq!(a.line(), format!("MSG {nick} line {i}"));
     }
     a.expect(&["ERR server-shutdown"]);
-    a.expect_eof();
+    expect_clean_eof(&mut a);
     b.expect(&["ERR server-shutdown"]);
-    b.expect_eof();
+    expect_clean_eof(&mut b);
     wait_until("the daemon to exit", || !alive(d.pid));
     assert!(!d.pidfile.exists(), "pidfile left behind");
     assert!(log_has(&d.log, "shutdown complete"));
