@@ -5,14 +5,129 @@
 //! graceful shutdown, and a second SIGINT cutting a stuck one.
 
 mod chatkit;
+mod common;
 mod daemonkit;
 
+use std::io::Read;
+use std::net::TcpStream;
 use std::time::Instant;
 
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
-use daemonkit::{adopt_daemons, daemon_args, edgechat, read_pid, reap, TempDir, WAIT};
+use daemonkit::{
+    adopt_daemons, daemon_args, edgechat, read_pid, reap, wait_until, Daemon, TempDir, WAIT,
+};
+
+/// Lines queued for [`stuck_reader`].
+const LINES: usize = 3000;
+
+/// A chat client of `d` (started with `--sndbuf 4096`) that never reads,
+/// with a 4 KiB receive buffer, owed [`LINES`] room lines sent by a second
+/// client (returned too, to keep it open). Most of them wait in the
+/// server's queue: the kernel is shown to hold under half.
+fn stuck_reader(d: &Daemon) -> (TcpStream, chatkit::Client) {
+    let mut stuck = chatkit::Client::over(common::connect_small_rcvbuf(d.addr, 4096));
+    stuck.line();
+    let mut writer = chatkit::Client::connect(d.addr);
+    let nick = writer.line().split(' ').nth(1).expect("nick").to_string();
+    stuck.expect(&[&format!("JOIN {nick}")]);
+    let lines: String = (0..LINES).map(|i| format!("line {i}\n")).collect();
+    writer.raw(lines.as_bytes());
+    writer.expect_nothing(); // every line has been handled by the server
+    let owed = LINES * format!("MSG {nick} line \n").len(); // at least
+    let me = stuck.stream().local_addr().expect("local addr");
+    let queues = (
+        common::tcp_queues(d.addr, me),
+        common::tcp_queues(me, d.addr),
+    );
+    let (Some(server), Some(client)) = queues else {
+        panic!("no /proc/net/tcp entry for {me}");
+    };
+    let in_kernel = (server.tx + client.rx) as usize;
+    assert!(in_kernel < owed / 2, "the kernel holds {in_kernel} bytes");
+    (stuck.r.into_inner(), writer)
+}
+
+fn log(d: &Daemon) -> String {
+    std::fs::read_to_string(&d.log).unwrap_or_default()
+}
+
+/// The daemon exited with status 0 and removed its pidfile.
+fn assert_clean_exit(d: &Daemon) {
+    let status = reap(d.pid);
+    assert_eq!(
+        status,
+        WaitStatus::Exited(Pid::from_raw(d.pid), 0),
+        "{}",
+        log(d)
+    );
+    assert!(!d.pidfile.exists(), "pidfile left behind");
+}
+
+#[test]
+fn shutdown_timeout_cuts_a_client_that_never_reads() {
+    adopt_daemons();
+    let dir = TempDir::new("cut");
+    let args = [
+        "--sndbuf",
+        "4096",
+        "--shutdown-timeout",
+        "1",
+        "--linger-timeout",
+        "600",
+    ];
+    let d = Daemon::start(&dir, &args);
+    let (_stuck, _writer) = stuck_reader(&d);
+    d.signal(libc::SIGTERM);
+    // Nothing but --shutdown-timeout can end this shutdown before WAIT.
+    assert_clean_exit(&d);
+    let log = log(&d);
+    assert!(log.contains("shutdown timeout: closing "), "{log}");
+    assert!(!log.contains("shutdown complete"), "{log}");
+}
+
+#[test]
+fn second_sigint_cuts_a_stuck_shutdown() {
+    adopt_daemons();
+    let dir = TempDir::new("int-twice");
+    let args = [
+        "--sndbuf",
+        "4096",
+        "--shutdown-timeout",
+        "600",
+        "--linger-timeout",
+        "600",
+    ];
+    let d = Daemon::start(&dir, &args);
+    let (_stuck, _writer) = stuck_reader(&d);
+    d.signal(libc::SIGINT);
+    // Once the first is handled: two sent at once may merge into one.
+    wait_until("the shutdown to begin", || {
+        log(&d).contains("shutting down")
+    });
+    d.signal(libc::SIGINT);
+    assert_clean_exit(&d);
+    let log = log(&d);
+    assert!(log.contains("second signal: exiting"), "{log}");
+}
+
+#[test]
+fn sigint_is_a_graceful_chat_shutdown() {
+    adopt_daemons();
+    let dir = TempDir::new("int");
+    let d = Daemon::start(&dir, &[]);
+    let mut c = chatkit::Client::connect(d.addr);
+    c.line();
+    c.expect_nothing();
+    d.signal(libc::SIGINT);
+    c.expect(&["ERR server-shutdown"]);
+    let mut rest = Vec::new();
+    c.r.read_to_end(&mut rest).expect("a clean EOF");
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_clean_exit(&d);
+    assert!(log(&d).contains("shutdown complete"));
+}
 
 /// Starts a daemon with TLS (its certificates are loaded between the
 /// pidfile and the signalfd, which widens that window) and sends SIGTERM
