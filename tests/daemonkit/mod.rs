@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -63,9 +63,15 @@ pub struct Ran {
 
 /// Runs `cmd` to completion, failing the test after [`WAIT`].
 pub fn run(mut cmd: Command) -> Ran {
+    finish(cmd.spawn().expect("spawn edgechat"))
+}
+
+/// Waits for a spawned `child` to exit and collects its output, failing
+/// the test after [`WAIT`].
+pub fn finish(child: Child) -> Ran {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(cmd.output());
+        let _ = tx.send(child.wait_with_output());
     });
     let out: Output = rx
         .recv_timeout(WAIT)
