@@ -374,6 +374,31 @@ mod tests {
     }
 
     #[test]
+    fn absolutize_resolves_every_file_path_against_the_cwd() {
+        let mut c = config(&[
+            "--pidfile",
+            "run/ec.pid",
+            "--log",
+            "ec.log",
+            "--cert",
+            "tls/s.crt",
+            "--key",
+            "/etc/ec/s.key",
+            "--client-ca",
+            "ca.crt",
+        ])
+        .unwrap();
+        c.absolutize().unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let f = &c.tls_files;
+        assert_eq!(c.pidfile, Some(cwd.join("run/ec.pid")));
+        assert_eq!(c.log_file, Some(cwd.join("ec.log")));
+        assert_eq!(f.cert, cwd.join("tls/s.crt"));
+        assert_eq!(f.key, PathBuf::from("/etc/ec/s.key"), "already absolute");
+        assert_eq!(f.client_ca, Some(cwd.join("ca.crt")));
+    }
+
+    #[test]
     fn tls_only_listens_on_the_tls_default_alone() {
         let c = config(&["--tls-only"]).unwrap();
         assert!(c.tcp.is_empty() && c.udp.is_empty());
