@@ -73,8 +73,17 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A freshly accepted connection: assume both directions are ready, as
-    /// the first edge may have come before registration.
+    /// A freshly accepted connection, about to be registered.
+    ///
+    /// Not `readable`: `EPOLL_CTL_ADD` reports the socket's state at that
+    /// moment, edge-triggered or not (the kernel polls the file as it adds
+    /// it), so bytes that arrived before registration, even before
+    /// `accept4`, come as the first event's `EPOLLIN`, and the ones after
+    /// as an edge. Assuming readable would cost a `recv` that returns
+    /// `EAGAIN` for every client that has not spoken yet, one syscall per
+    /// accept. `writable`, because a new socket's send buffer is empty: the
+    /// chat `HELLO` goes out at once, and a `send` that finds it full
+    /// clears the bit.
     pub fn new(fd: OwnedFd, gen: u32, transport: Transport) -> Conn {
         Conn {
             fd,
@@ -82,7 +91,7 @@ impl Conn {
             out: OutQueue::default(),
             transport,
             phase: Phase::Open,
-            readable: true,
+            readable: false,
             writable: true,
             peer_fin: false,
             read_closed: false,

@@ -1,13 +1,18 @@
 //! End to end with the real binary: `edgechat client` and `edgechat bench`
-//! against `edgechat serve --mode echo` on loopback. Every wait is bounded,
-//! and the server is stopped (SIGTERM) by a guard even when a test fails.
+//! against `edgechat serve` on loopback (echo; chat for the interactive
+//! client). Every wait is bounded, and the server is stopped (SIGTERM) by a
+//! guard even when a test fails.
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
-use common::{bench_json, field, run_edgechat as run, Server};
+use common::{bench_json, connect, field, run_edgechat as run, spawn_edgechat, Server, TIMEOUT};
 
 /// Some short lines, an empty one, and a 100 KB one.
 fn input() -> Vec<u8> {
@@ -106,4 +111,103 @@ fn bench_stream_for_a_second() {
     assert!(msgs > 0.0, "{json}");
     assert_eq!(field(&json, "bytes"), msgs * 1000.0, "{json}");
     assert!(field(&json, "mb_per_sec") > 0.0, "{json}");
+}
+
+/// The client is interactive: what the server sends is printed as it
+/// arrives, while stdin (a pipe the test holds open) has not ended.
+#[test]
+fn client_prints_what_arrives_before_its_stdin_ends() {
+    let server = Server::start_mode("chat", &["--tcp", "127.0.0.1:0"]);
+    let addr = server.addr().to_string();
+    let mut child = spawn_edgechat(&["client", &addr], Stdio::piped());
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |what: &str| {
+        rx.recv_timeout(TIMEOUT)
+            .unwrap_or_else(|e| panic!("{what} on the client's stdout: {e:?}"))
+    };
+
+    let hello = next("HELLO");
+    assert!(
+        hello.starts_with("HELLO guest") && hello.ends_with(" lobby"),
+        "{hello}"
+    );
+    // A line typed into the client, answered by the server.
+    stdin
+        .write_all(b"/nick ada\n")
+        .expect("write to the client's stdin");
+    stdin.flush().expect("flush");
+    assert_eq!(next("the answer to /nick"), "OK nick ada");
+    // Another client's line, in the same room.
+    let mut other = BufReader::new(connect(server.addr()));
+    let mut line = String::new();
+    other
+        .read_line(&mut line)
+        .expect("the other client's HELLO");
+    let nick = line.split(' ').nth(1).expect("a nick in HELLO").to_string();
+    assert_eq!(next("the other client's JOIN"), format!("JOIN {nick}"));
+    other.get_mut().write_all(b"hello ada\n").expect("write");
+    assert_eq!(
+        next("the other client's line"),
+        format!("MSG {nick} hello ada")
+    );
+    assert!(
+        child.try_wait().expect("waitpid(2)").is_none(),
+        "the client ended before its input did"
+    );
+
+    // The end of input: the client half-closes, the server closes, exit 0.
+    drop(stdin);
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("waitpid(2)") {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the client did not exit after the end of its input");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    assert!(status.success(), "client exit status {status}");
+    assert!(
+        rx.recv_timeout(TIMEOUT).is_err(),
+        "nothing after the server closed"
+    );
+}
+
+/// `--mode handshake` without `--tls`: a new plain connection per echoed
+/// message.
+#[test]
+fn bench_handshake_without_tls_against_plain_echo() {
+    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
+    let args = [
+        "--mode",
+        "handshake",
+        "--conns",
+        "4",
+        "--secs",
+        "1",
+        "--warmup",
+        "0.2",
+    ];
+    let json = bench_json(&server, &args);
+    assert!(json.contains("\"kind\":\"plain\""), "{json}");
+    assert_eq!(field(&json, "errors"), 0.0, "{json}");
+    assert_eq!(field(&json, "failed_conns"), 0.0, "{json}");
+    assert!(field(&json, "handshakes") > 0.0, "{json}");
+    assert_eq!(field(&json, "resumed"), 0.0, "{json}");
+    let counted = bench_json(&server, &["--mode", "handshake", "--count", "100"]);
+    assert_eq!(field(&counted, "handshakes"), 100.0, "{counted}");
+    assert_eq!(field(&counted, "errors"), 0.0, "{counted}");
 }

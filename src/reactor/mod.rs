@@ -10,8 +10,9 @@
 //! }
 //! ```
 //!
-//! Every descriptor is registered once (`EPOLLIN | EPOLLOUT | EPOLLRDHUP |
-//! EPOLLET`); the steady state makes no `epoll_ctl` calls. A connection that
+//! Every descriptor is registered once, edge-triggered (connections with
+//! `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET`, listeners and the signalfd
+//! with `EPOLLIN | EPOLLET`); the steady state makes no `epoll_ctl` calls. A connection that
 //! used up its budget while data is still waiting goes on the ready list, so
 //! one busy client cannot starve the others. An error on a connection closes
 //! that connection only.

@@ -1,8 +1,10 @@
 //! `epoll(7)`: one epoll instance, owned, with named event bits.
 //!
-//! The reactor registers every descriptor once, edge-triggered, for both
-//! directions (`EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET`), so the steady
-//! state makes no `epoll_ctl` calls at all: only `epoll_wait`.
+//! The reactor registers every descriptor once, edge-triggered: each
+//! connection for both directions (`EPOLLIN | EPOLLOUT | EPOLLRDHUP |
+//! EPOLLET`, [`interest_all`]), listeners, UDP sockets and the signalfd for
+//! reading ([`interest_read`]). So the steady state makes no `epoll_ctl`
+//! calls at all: only `epoll_wait`.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};

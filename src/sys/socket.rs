@@ -159,63 +159,40 @@ fn to_socket_addr(ss: &SockaddrStorage) -> Option<SocketAddr> {
 /// `accept4(listener, SOCK_NONBLOCK | SOCK_CLOEXEC)`: the next pending
 /// connection, already nonblocking, with the peer's address.
 pub fn accept(listener: BorrowedFd<'_>) -> io::Result<(OwnedFd, Option<SocketAddr>)> {
-    loop {
-        let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
-        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        // SAFETY: `storage` is writable and `len` holds its size, as accept4(2)
-        // requires; the kernel writes at most `len` bytes into it.
-        let fd = unsafe {
+    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len: libc::socklen_t = 0;
+    let fd = cvt_r(|| {
+        len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: `storage` is writable and `len` holds its size, as
+        // accept4(2) requires; the kernel writes at most `len` bytes into it.
+        unsafe {
             libc::accept4(
                 listener.as_raw_fd(),
                 storage.as_mut_ptr().cast(),
                 &mut len,
                 libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             )
-        };
-        if fd < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
         }
-        // SAFETY: accept4 returned a new descriptor that nothing else owns.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: the kernel filled `len` bytes of `storage` with a sockaddr.
-        let ss = unsafe { SockaddrStorage::from_raw(storage.as_ptr().cast(), Some(len)) };
-        return Ok((owned, ss.as_ref().and_then(to_socket_addr)));
-    }
-}
-
-/// Turns a `ssize_t` syscall result into `io::Result`, retrying `EINTR`.
-/// The per-message calls use it instead of nix's wrappers: their
-/// `Errno` conversion costs about twenty instructions per call.
-#[inline]
-fn cvt_len(mut f: impl FnMut() -> libc::ssize_t) -> io::Result<usize> {
-    loop {
-        let n = f();
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
+    })?;
+    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: the kernel filled `len` bytes of `storage` with a sockaddr.
+    let ss = unsafe { SockaddrStorage::from_raw(storage.as_ptr().cast(), Some(len)) };
+    Ok((owned, ss.as_ref().and_then(to_socket_addr)))
 }
 
 /// `recv(fd, buf, 0)`: `Ok(0)` is end of stream (the peer sent FIN).
 #[inline]
 pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the call.
-    cvt_len(|| unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })
+    cvt_r(|| unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })
 }
 
 /// `send(fd, buf, MSG_NOSIGNAL)`: may write fewer bytes than given.
 #[inline]
 pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the call.
-    cvt_len(|| unsafe {
+    cvt_r(|| unsafe {
         libc::send(
             fd.as_raw_fd(),
             buf.as_ptr().cast(),
@@ -235,7 +212,7 @@ pub fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usi
     msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
     // SAFETY: `msg` points at `bufs`, which outlives the call; sendmsg only
     // reads from the iovecs.
-    cvt_len(|| unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
+    cvt_r(|| unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })
 }
 
 /// `ioctl(SIOCOUTQ)`: bytes in the socket's send queue that the peer has
@@ -245,10 +222,7 @@ pub fn unacked(fd: BorrowedFd<'_>) -> io::Result<usize> {
     let mut n: libc::c_int = 0;
     // SAFETY: TIOCOUTQ (SIOCOUTQ for sockets) writes one int through the
     // pointer, which points at `n`, alive for the call.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt_r(|| unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) })?;
     Ok(n.max(0) as usize)
 }
 
@@ -268,7 +242,7 @@ pub fn recv_from(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Socka
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes and `storage`
     // for `len` bytes, for the call; the kernel writes at most that much.
-    let n = cvt_len(|| unsafe {
+    let n = cvt_r(|| unsafe {
         libc::recvfrom(
             fd.as_raw_fd(),
             buf.as_mut_ptr().cast(),

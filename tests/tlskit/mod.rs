@@ -113,6 +113,29 @@ impl Server {
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
     }
 
+    /// Stops the server (SIGSTOP) and waits until the kernel says it is
+    /// stopped: from then on it runs no code, while the kernel still
+    /// completes connections into its listen backlog and queues their bytes.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+        let stat = format!("/proc/{}/stat", self.child.id());
+        let end = Instant::now() + WAIT;
+        loop {
+            let s = std::fs::read_to_string(&stat).expect("read /proc/PID/stat");
+            // The state follows the command name, which may hold spaces.
+            if s[s.rfind(')').expect("comm") + 2..].starts_with('T') {
+                return;
+            }
+            assert!(Instant::now() < end, "server did not stop");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
     /// Waits for the server to exit; returns its exit code.
     pub fn wait_exit(&mut self) -> i32 {
         let end = Instant::now() + WAIT;
