@@ -306,11 +306,12 @@ count_run() {
 # operation or more, as "name x.xx, ..."). Fails, printing nothing, if
 # either run fails. Raw counts stay in $TP_DIR (tp_file).
 two_point() {
-    local tool=$1 tag=$2 n=$3 per=$4 one two
+    local tool=$1 tag=$2 n=$3 per=$4 one two t0=$SECONDS
     shift 4
     tool=$(tp_tool "$tool")
     one=$(count_run "$tool" "$tag" "$n" "$@") || return 1
     two=$(count_run "$tool" "$tag" $((2 * n)) "$@") || return 1
+    echo "  $tag: $tool, N=$n and 2N, $((SECONDS - t0)) s" >&2
     awk -v n="$n" -v per="$per" -v tool="$tool" '
         FNR == NR { one[$1] = $2; next }
         { two[$1] = $2 }
