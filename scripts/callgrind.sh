@@ -24,6 +24,7 @@
 # message or EAGAIN; a 16 KiB message arrives in one read or in several);
 # edgechat and tokio repeat pingpong to within one instruction.
 #
+# COUNT_JOBS=2 counts two servers at once (scripts/lib.sh each_server).
 # Outputs stay in target/measure/callgrind/ for callgrind_annotate. At the
 # end, edgechat's own cost per message is split by file:function the same way
 # (callgrind_annotate --inclusive=no of both runs, differenced); TOP=0 skips.
@@ -49,14 +50,19 @@ if [[ -n $LOAD ]]; then
     WHAT="edgechat bench $LOAD"
 fi
 
-printf '%-10s %14s %14s %12s\n' server "Ir(N=$N)" "Ir(2N)" "Ir/msg"
-for name in $SERVERS; do
-    server_argv "$name"
-    line=$(two_point callgrind "$name" "$N" 1 "${DRIVER[@]}")
+# count NAME: the table line of server NAME.
+count() {
+    local line one two
+    server_argv "$1" || return 1
+    line=$(two_point callgrind "$1" "$N" 1 "${DRIVER[@]}") || return 1
     one=$(sed -E 's/.*Ir\(N\)=([0-9]+).*/\1/' <<<"$line")
     two=$(sed -E 's/.*Ir\(2N\)=([0-9]+).*/\1/' <<<"$line")
-    printf '%-10s %14s %14s %12.1f\n' "$name" "$one" "$two" "${line%%$'\t'*}"
-done
+    printf '%-10s %14s %14s %12.1f\n' "$1" "$one" "$two" "${line%%$'\t'*}"
+}
+
+printf '%-10s %14s %14s %12s\n' server "Ir(N=$N)" "Ir(2N)" "Ir/msg"
+# shellcheck disable=SC2086  # a list of names
+each_server count $SERVERS
 echo "($WHAT; user-space instructions of the server process only)"
 
 if ((TOP > 0)) && [[ " $SERVERS " == *" edgechat "* ]]; then

@@ -16,11 +16,13 @@
 # 2. Counts per delivery, 100 receivers, D = 1, each a two-point difference
 #    (scripts/lib.sh two_point) over exactly N and 2N lines:
 #    (count(2N) - count(N)) / (N x 100), so start-up, connecting and
-#    shutdown cancel out: user-space instructions (callgrind, N = CG_N) and
-#    syscalls (perf or strace, N = 4 x CG_N).
+#    shutdown cancel out: user-space instructions (callgrind) and syscalls
+#    (perf or strace), N = CG_N.
 # 3. Idle: the server's RSS per connection with IDLE idle chat clients.
 #
-# Prints two markdown tables. Outputs stay in target/measure/chat-compare/;
+# COUNT_JOBS=2 makes the counts of both servers at once (scripts/lib.sh
+# each_server). Prints two markdown tables. Outputs stay in
+# target/measure/chat-compare/;
 # runs.txt has one line per fan-out run: name, receivers, depth, lines/s,
 # CPU us per delivery, p99, p50, p999 (us).
 set -euo pipefail
@@ -36,7 +38,7 @@ fi
 SECS=${SECS:-2}       # measured seconds per fan-out run (after WARMUP)
 WARMUP=${WARMUP:-0.5}
 ROUNDS=${ROUNDS:-3}
-CG_N=${CG_N:-1000}    # callgrind: lines in the short run; the long run sends 2N
+CG_N=${CG_N:-1000}    # two-point counts: lines in the short run; the long run sends 2N
 CG_RECEIVERS=100
 IDLE=${IDLE:-10000}   # idle chat clients
 PARTS=${PARTS:-"fan cg idle"} # cg: both two-point counts
@@ -157,18 +159,25 @@ fig() {
 declare -A IR=([edgechat]=- [peer]=-) SYS=([edgechat]=- [peer]=-)
 TP_DIR=$OUT/twopoint
 CG_LOAD=(--mode chat --senders 1 --receivers "$CG_RECEIVERS" --depth 1)
-for name in "${NAMES[@]}"; do
-    part cg || break
-    chat_argv "$name"
-    if line=$(two_point callgrind "$name" "$CG_N" "$CG_RECEIVERS" bench_count "${CG_LOAD[@]}"); then
-        IR[$name]=$(printf '%.0f' "${line%%$'\t'*}")
-        echo "callgrind: $name: ${IR[$name]} Ir per delivery (${line#*$'\t'})" >&2
+# count NAME: "NAME IR SYS" per delivery ("-" for a count that failed).
+count() {
+    local ir=- sys=- line
+    chat_argv "$1"
+    if line=$(two_point callgrind "$1" "$CG_N" "$CG_RECEIVERS" bench_count "${CG_LOAD[@]}"); then
+        ir=$(printf '%.0f' "${line%%$'\t'*}")
+        echo "callgrind: $1: $ir Ir per delivery (${line#*$'\t'})" >&2
     fi
-    if line=$(two_point syscalls "$name" $((4 * CG_N)) "$CG_RECEIVERS" bench_count "${CG_LOAD[@]}"); then
-        SYS[$name]=${line%%$'\t'*}
-        echo "syscalls: $name: ${SYS[$name]} per delivery (${line#*$'\t'})" >&2
+    if line=$(two_point syscalls "$1" "$CG_N" "$CG_RECEIVERS" bench_count "${CG_LOAD[@]}"); then
+        sys=${line%%$'\t'*}
+        echo "syscalls: $1: $sys per delivery (${line#*$'\t'})" >&2
     fi
-done
+    echo "$1 $ir $sys"
+}
+if part cg; then
+    while read -r name ir sys; do
+        IR[$name]=$ir SYS[$name]=$sys
+    done < <(each_server count "${NAMES[@]}")
+fi
 
 # 3. Idle clients: RSS per connection once the server has gone quiet.
 declare -A RSS=([edgechat]=- [peer]=-) SETTLE=([edgechat]=- [peer]=-)
@@ -206,7 +215,7 @@ echo "| figure | edgechat | peer | ratio | goal |"
 echo "|---|---:|---:|---:|---|"
 echo "| user-space Ir per delivery (callgrind, $CG_RECEIVERS receivers, D=1, N=$CG_N) |" \
     "${IR[edgechat]} | ${IR[peer]} | $(ratio "${IR[edgechat]}" "${IR[peer]}") | <= 0.33 |"
-echo "| syscalls per delivery ($CG_RECEIVERS receivers, D=1, N=$((4 * CG_N))) |" \
+echo "| syscalls per delivery ($CG_RECEIVERS receivers, D=1, N=$CG_N) |" \
     "${SYS[edgechat]} | ${SYS[peer]} | $(ratio "${SYS[edgechat]}" "${SYS[peer]}") | |"
 echo "| RSS per idle chat client, $IDLE clients (B) |" \
     "${RSS[edgechat]} | ${RSS[peer]} | $(ratio "${RSS[edgechat]}" "${RSS[peer]}") | edgechat <= 1024 |"

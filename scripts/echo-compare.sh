@@ -35,7 +35,8 @@
 #
 # Environment: ROUNDS, SECS, WARMUP, N (pingpong callgrind/syscalls; 20000,
 # or 5000 with --quick), ST_N (stream callgrind/syscalls; 5000, or 1000 with
-# --quick), IDLE (idle connections, 10000) override the defaults.
+# --quick; 0 skips them), COUNT_SERVERS (the servers counted, all four by
+# default), IDLE (idle connections, 10000) override the defaults.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -49,6 +50,7 @@ else
     ROUNDS=${ROUNDS:-3} SECS=${SECS:-4} WARMUP=${WARMUP:-0.5}
 fi
 ST_N=${ST_N:-5000}
+COUNT_SERVERS=${COUNT_SERVERS:-"${NAMES[*]}"}
 ST1="--mode stream --conns 1 --size 16384 --depth 4"
 IDLE=${IDLE:-10000}
 NAMES=(edgechat tokio mio blocking)
@@ -116,11 +118,14 @@ rounds
 LOAD_MID=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "syscalls per message (scripts/syscalls.sh)..." >&2
-N=$N CONNS=50 SIZE=64 SERVERS="${NAMES[*]}" "$ROOT/scripts/syscalls.sh" >"$OUT/syscalls.txt"
-N=$ST_N LOAD=$ST1 SERVERS="${NAMES[*]}" "$ROOT/scripts/syscalls.sh" >"$OUT/syscalls-st1.txt"
+rm -f "$OUT"/syscalls*.txt "$OUT"/callgrind*.txt
+N=$N CONNS=50 SIZE=64 SERVERS=$COUNT_SERVERS "$ROOT/scripts/syscalls.sh" >"$OUT/syscalls.txt"
+((ST_N == 0)) ||
+    N=$ST_N LOAD=$ST1 SERVERS=$COUNT_SERVERS "$ROOT/scripts/syscalls.sh" >"$OUT/syscalls-st1.txt"
 echo "instructions per message (scripts/callgrind.sh)..." >&2
-N=$N CONNS=50 SIZE=64 SERVERS="${NAMES[*]}" TOP=15 "$ROOT/scripts/callgrind.sh" >"$OUT/callgrind.txt"
-N=$ST_N LOAD=$ST1 SERVERS="${NAMES[*]}" TOP=0 "$ROOT/scripts/callgrind.sh" >"$OUT/callgrind-st1.txt"
+N=$N CONNS=50 SIZE=64 SERVERS=$COUNT_SERVERS TOP=15 "$ROOT/scripts/callgrind.sh" >"$OUT/callgrind.txt"
+((ST_N == 0)) ||
+    N=$ST_N LOAD=$ST1 SERVERS=$COUNT_SERVERS TOP=0 "$ROOT/scripts/callgrind.sh" >"$OUT/callgrind-st1.txt"
 
 for name in edgechat tokio mio; do
     echo "RSS with $IDLE idle connections: $name" >&2

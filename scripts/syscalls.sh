@@ -21,7 +21,8 @@
 # so start-up, accepting, closing and shutdown cancel out (two_point in
 # scripts/lib.sh). The breakdown lists each syscall at 0.01 per message or
 # more. With many connections the epoll_wait share depends on timing;
-# CONNS=1 shows one wakeup per message. Raw counts stay in
+# CONNS=1 shows one wakeup per message. COUNT_JOBS=2 counts two servers at
+# once (scripts/lib.sh each_server). Raw counts stay in
 # target/measure/syscalls/.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -44,9 +45,14 @@ if [[ -n $LOAD ]]; then
     WHAT="edgechat bench $LOAD"
 fi
 
+# count NAME: the table line of server NAME.
+count() {
+    local line
+    server_argv "$1" || return 1
+    line=$(two_point "$TOOL" "$1" "$N" 1 "${DRIVER[@]}") || return 1
+    printf '%-10s %12s   %s\n' "$1" "${line%%$'\t'*}" "${line#*$'\t'}"
+}
+
 printf '%-10s %12s   %s\n' server "sys/msg" "per message, by syscall ($WHAT, $TOOL)"
-for name in $SERVERS; do
-    server_argv "$name"
-    line=$(two_point "$TOOL" "$name" "$N" 1 "${DRIVER[@]}")
-    printf '%-10s %12s   %s\n' "$name" "${line%%$'\t'*}" "${line#*$'\t'}"
-done
+# shellcheck disable=SC2086  # a list of names
+each_server count $SERVERS

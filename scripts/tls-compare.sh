@@ -39,7 +39,9 @@
 # N (pingpong messages; 5000, or 1000 with --quick), ST_N (stream messages;
 # 200, or 50), HS_N (handshakes, each kind; 40, or 10) under callgrind, and
 # SYS_SCALE (how many times those the syscall counts use, 4: they cost
-# next to nothing).
+# next to nothing); CG_LOADS and SYS_LOADS name the loads counted (all of
+# "pp50 st1 hsfull hsres" by default); COUNT_JOBS=2 counts ours and the
+# peer at once (scripts/lib.sh each_server).
 set -euo pipefail
 CG_N=${N:-} # lib.sh sets its own default N
 # shellcheck source=scripts/lib.sh
@@ -57,6 +59,8 @@ fi
 ST_N=${ST_N:-200}
 HS_N=${HS_N:-40}
 SYS_SCALE=${SYS_SCALE:-4}
+CG_LOADS=${CG_LOADS:-"pp50 st1 hsfull hsres"}
+SYS_LOADS=${SYS_LOADS:-"pp50 st1 hsfull hsres"}
 IDLE=${IDLE:-2000}
 HSCONNS=${HSCONNS:-8}
 TOP=${TOP:-25}
@@ -161,24 +165,31 @@ COUNTS=(
     "hsres $HS_N --mode handshake --resume --conns $HSCONNS --size 64"
 )
 echo "syscalls and instructions per operation (two-point, callgrind N: $N, $ST_N, $HS_N)..." >&2
-: >"$OUT/counts.tsv"
 TP_DIR=$OUT/twopoint
-for name in "${NAMES[@]}"; do
+# count NAME: every counts.tsv line of server NAME.
+count() {
+    local name=$1 spec load n flags tool ops line
     tls_argv "$name"
     for spec in "${COUNTS[@]}"; do
         read -r load n flags <<<"$spec"
         for tool in callgrind syscalls; do
-            count=$n
-            [[ $tool == callgrind ]] || count=$((n * SYS_SCALE))
+            if [[ $tool == callgrind ]]; then
+                [[ " $CG_LOADS " == *" $load "* ]] || continue
+            else
+                [[ " $SYS_LOADS " == *" $load "* ]] || continue
+            fi
+            ops=$n
+            [[ $tool == callgrind ]] || ops=$((n * SYS_SCALE))
             # shellcheck disable=SC2086  # flags are words
-            if line=$(two_point "$tool" "$name.$load" "$count" 1 bench_count --tls --ca "$CA" $flags); then
-                printf '%s\t%s\t%s\t%s\n' "$name" "$load" "$tool" "$line" >>"$OUT/counts.tsv"
+            if line=$(two_point "$tool" "$name.$load" "$ops" 1 bench_count --tls --ca "$CA" $flags); then
+                printf '%s\t%s\t%s\t%s\n' "$name" "$load" "$tool" "$line"
             else
                 echo "warning: $name $load: $tool two-point count failed" >&2
             fi
         done
     done
-done
+}
+each_server count "${NAMES[@]}" >"$OUT/counts.tsv"
 if ((TOP > 0)) && [[ -s $(tp_file ours.pp50 $((2 * N)) callgrind) ]]; then
     selfcost_top ours.pp50 "$N" 1 "$TOP" >"$OUT/callgrind-top.txt"
 fi
