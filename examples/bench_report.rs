@@ -451,9 +451,13 @@ fn chat_runs(dir: &Path) -> ChatRuns {
             continue;
         };
         let num = |i: usize| f.get(i).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
-        runs.entry((f[0].to_string(), r, d))
-            .or_default()
-            .push([num(3), num(4), num(5), num(6), num(7)]);
+        runs.entry((f[0].to_string(), r, d)).or_default().push([
+            num(3),
+            num(4),
+            num(5),
+            num(6),
+            num(7),
+        ]);
     }
     runs
 }
@@ -720,7 +724,11 @@ fn main() -> Res<()> {
             if quick { " --quick" } else { "" },
             if a.secs.is_empty() { "?" } else { &a.secs },
             if quick { 120 } else { 600 },
-            if a.build_secs.is_empty() { "?" } else { &a.build_secs },
+            if a.build_secs.is_empty() {
+                "?"
+            } else {
+                &a.build_secs
+            },
             if quick {
                 "One round per figure (--quick), not the median of three; syscall and \
                  instruction counts for edgechat and its first peer only, at small counts. "
