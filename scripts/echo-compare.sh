@@ -3,7 +3,7 @@
 # blocking floor (a thread per connection, one read + one write), in one run,
 # with the figures and goals of issue 2's "Speed" section.
 #
-#   scripts/echo-compare.sh            # 3 rounds x 4 s per load, ~6 minutes
+#   scripts/echo-compare.sh            # 3 rounds x 4 s per load, ~7 minutes
 #   scripts/echo-compare.sh --quick    # 1 round x 1 s, smaller counts, ~1 minute
 #
 # Release builds. Each server starts on a free 127.0.0.1 port pinned to CPU 0
