@@ -38,12 +38,12 @@
 #
 # and with --quick: 1 round of 1 s per load, not 3 (no medians); syscall
 # and instruction counts for edgechat and its first peer only, on fewer
-# loads, at small counts, two servers at once for echo and TLS
-# (COUNT_JOBS=2; chat's instructions per delivery move too much with two
-# at once) and with the syscall total alone (TP_NAMED=); the cells not
-# counted show "–":
+# loads, at small counts, with the syscall total alone (TP_NAMED=), and for
+# TLS two servers at once, unpinned (COUNT_JOBS=2: the figures of a
+# pipelined load or of chat fan-out move too much that way, TLS pingpong
+# and handshakes hardly); the cells not counted show "–":
 #
-#   echo   IDLE=1000; counts: edgechat and tokio, N=5000 ST_N=1000
+#   echo   IDLE=1000; counts: pingpong (N=5000), edgechat and tokio
 #   chat   fan-out, and counts per delivery with CG_N=100; no idle clients
 #   tls    IDLE=300; counts: pingpong (N=1000) and full handshakes (HS_N=5)
 #
@@ -128,8 +128,8 @@ part() {
 # Echo: writes target/bench/echo-compare.md and echo-compare/runs.tsv itself.
 rm -f "$OUT/echo-compare.md"
 if ((QUICK)); then
-    IDLE=${IDLE:-1000} N=${N:-5000} ST_N=${ST_N:-1000} COUNT_SERVERS="edgechat tokio" \
-        COUNT_JOBS=2 TP_NAMED='' part echo 45 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
+    IDLE=${IDLE:-1000} N=${N:-5000} ST_N=${ST_N:-0} COUNT_SERVERS="edgechat tokio" \
+        TP_NAMED='' part echo 45 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
 else
     ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} IDLE=${IDLE:-5000} N=${N:-20000} ST_N=${ST_N:-5000} \
         part echo 215 "$ROOT/scripts/echo-compare.sh" >/dev/null

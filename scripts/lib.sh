@@ -208,9 +208,13 @@ bench_count() {
 #              changes how many events one epoll_wait returns.
 #   syscalls   perf when `perf stat -e raw_syscalls:sys_enter` works, else strace.
 #
-# Neither side is pinned: under callgrind the server is the bottleneck
-# whatever the pinning, and one wakeup then finds more events waiting, which
-# is part of what the figure says (CONNS=1 gives one wakeup per message).
+# As in the timed runs, the server runs on CPU 0 and the driver on CPU 1
+# (with two CPUs or more, and taskset), so how many events one wakeup finds
+# and how many reads a message takes, which decide the counts of a
+# pipelined load, come from the same arrangement; with COUNT_JOBS=2 (see
+# each_server) nothing is pinned. Under callgrind the server is some 50x
+# slower than the driver, so one wakeup finds more events waiting; CONNS=1
+# gives one wakeup per message.
 TP_DIR=${TP_DIR:-$ROOT/target/measure/twopoint}
 
 # The syscalls perf counts by name, for the breakdown; the rest is "other".
@@ -242,9 +246,13 @@ tp_file() {
 # runs `DRIVER COUNT LOG ARGS...` (which must make exactly COUNT operations
 # against ADDR, or fail), stops the server, and prints "name count" lines:
 # "Ir TOTAL" for callgrind; "ALL TOTAL" and one line per syscall otherwise.
-# Every step is checked by hand: callers run it under `||`, where set -e is off.
+# Every step is checked by hand: callers run it under `||`, where set -e is
+# off. Run it in a subshell (`$(count_run ...)`): it pins itself to CPU 1.
 count_run() {
-    local tool file pidfile log events s
+    local tool file pidfile log events s pin=()
+    if ((${COUNT_JOBS:-1} <= 1 && $(nproc) >= 2)) && command -v taskset >/dev/null; then
+        pin=(taskset -c 0)
+    fi
     tool=$(tp_tool "$1")
     file=$(tp_file "$2" "$3" "$tool")
     pidfile=$TP_DIR/$2.pid log=$TP_DIR/$2.$3.$tool
@@ -259,7 +267,7 @@ count_run() {
             # which matters for a TLS server: aws-lc seeds its generator
             # from CPU jitter, some 420 M instructions that vary by a
             # million from run to run.
-            start_server "$log.log" "$pidfile" "${PIDWRAP[@]}" "$pidfile" \
+            start_server "$log.log" "$pidfile" "${PIDWRAP[@]}" "$pidfile" "${pin[@]}" \
                 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$file" \
                 "${SERVER_ARGV[@]}" || return 1
             if ! callgrind_control -i on "$SERVER_PID" >"$log.control" 2>&1; then
@@ -274,17 +282,22 @@ count_run() {
                 events+=,syscalls:sys_enter_$s
             done
             start_server "$log.log" "$pidfile" perf stat -x, -o "$file" -e "$events" -- \
-                "${PIDWRAP[@]}" "$pidfile" "${SERVER_ARGV[@]}" || return 1
+                "${PIDWRAP[@]}" "$pidfile" "${pin[@]}" "${SERVER_ARGV[@]}" || return 1
             ;;
         strace)
             start_server "$log.log" "$pidfile" strace -f -c -o "$file" -- \
-                "${PIDWRAP[@]}" "$pidfile" "${SERVER_ARGV[@]}" || return 1
+                "${PIDWRAP[@]}" "$pidfile" "${pin[@]}" "${SERVER_ARGV[@]}" || return 1
             ;;
         *)
             echo "unknown counting tool: $tool (callgrind, perf, strace, syscalls)" >&2
             return 1
             ;;
     esac
+    # The driver, and this subshell with it, on CPU 1.
+    if ((${#pin[@]})) && ! taskset -cp 1 "$BASHPID" >/dev/null; then
+        stop_server
+        return 1
+    fi
     if ! "$driver" "$count" "$log.driver.log" "$@"; then
         stop_server
         return 1
@@ -306,7 +319,9 @@ count_run() {
 # with 2N, and prints one line: the count per operation, a tab, and the
 # detail (callgrind: "Ir(N)=... Ir(2N)=..."; syscalls: each one at 0.01 per
 # operation or more, as "name x.xx, ..."). Fails, printing nothing, if
-# either run fails. Raw counts stay in $TP_DIR (tp_file).
+# either run fails, or if the 2N run counted less than the N run (what
+# varies with timing outweighed N operations: N is too small). Raw counts
+# stay in $TP_DIR (tp_file).
 two_point() {
     local tool=$1 tag=$2 n=$3 per=$4 one two t0=$SECONDS
     shift 4
@@ -314,28 +329,35 @@ two_point() {
     one=$(count_run "$tool" "$tag" "$n" "$@") || return 1
     two=$(count_run "$tool" "$tag" $((2 * n)) "$@") || return 1
     echo "  $tag: $tool, N=$n and 2N, $((SECONDS - t0)) s" >&2
-    awk -v n="$n" -v per="$per" -v tool="$tool" '
+    awk -v n="$n" -v per="$per" -v tool="$tool" -v tag="$tag" '
         FNR == NR { one[$1] = $2; next }
         { two[$1] = $2 }
         END {
             ops = n * per
             if (tool == "callgrind") {
-                printf "%.1f\tIr(N)=%s Ir(2N)=%s\n", (two["Ir"] - one["Ir"]) / ops, one["Ir"], two["Ir"]
-                exit
+                total = (two["Ir"] - one["Ir"]) / ops
+                out = sprintf("%.1f\tIr(N)=%s Ir(2N)=%s", total, one["Ir"], two["Ir"])
+            } else {
+                for (s in one) if (!(s in two)) two[s] = 0
+                named = 0; names = 0; detail = ""
+                for (s in two) {
+                    if (s == "ALL") continue
+                    d = (two[s] - one[s]) / ops
+                    named += d; names++
+                    if (d >= 0.005) detail = detail sprintf("%s %.2f, ", s, d)
+                }
+                total = ("ALL" in two) ? (two["ALL"] - one["ALL"]) / ops : named
+                if (names == 0) detail = "(the total alone: TP_NAMED is empty)"
+                else if (total - named >= 0.005) detail = detail sprintf("other %.2f, ", total - named)
+                sub(/, $/, "", detail)
+                out = sprintf("%.2f\t%s", total, detail)
             }
-            for (s in one) if (!(s in two)) two[s] = 0
-            named = 0; names = 0; detail = ""
-            for (s in two) {
-                if (s == "ALL") continue
-                d = (two[s] - one[s]) / ops
-                named += d; names++
-                if (d >= 0.005) detail = detail sprintf("%s %.2f, ", s, d)
+            if (total < 0) {
+                printf "  %s: %s: fewer with 2N than with N; what varies with timing outweighs N operations: raise N\n", \
+                    tag, tool > "/dev/stderr"
+                exit 1
             }
-            total = ("ALL" in two) ? (two["ALL"] - one["ALL"]) / ops : named
-            if (names == 0) detail = "(the total alone: TP_NAMED is empty)"
-            else if (total - named >= 0.005) detail = detail sprintf("other %.2f, ", total - named)
-            sub(/, $/, "", detail)
-            printf "%.2f\t%s\n", total, detail
+            print out
         }' <(echo "$one") <(echo "$two")
 }
 
