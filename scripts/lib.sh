@@ -348,7 +348,8 @@ two_point() {
                 }
                 total = ("ALL" in two) ? (two["ALL"] - one["ALL"]) / ops : named
                 if (names == 0) detail = "(the total alone: TP_NAMED is empty)"
-                else if (total - named >= 0.005) detail = detail sprintf("other %.2f, ", total - named)
+                else if (total - named >= 0.005 || named - total >= 0.005)
+                    detail = detail sprintf("other %.2f, ", total - named) # < 0: fewer at 2N
                 sub(/, $/, "", detail)
                 out = sprintf("%.2f\t%s", total, detail)
             }
