@@ -264,8 +264,13 @@ where
 
 /// One SVG of panels side by side (two rows when there are more than three).
 fn chart(path: &Path, title: &str, panels: &[Panel]) -> Res<()> {
-    let cols = panels.len().clamp(1, 3);
-    let rows = panels.len().div_ceil(3).max(1);
+    // Four panels as two by two, otherwise rows of up to three.
+    let cols = if panels.len() == 4 {
+        2
+    } else {
+        panels.len().clamp(1, 3)
+    };
+    let rows = panels.len().div_ceil(cols).max(1);
     let (w, h) = ((420 * cols as u32).max(640), 340 * rows as u32 + 40);
     let root = SVGBackend::new(path, (w, h)).into_drawing_area();
     root.fill(&WHITE)?;
