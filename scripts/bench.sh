@@ -129,7 +129,7 @@ part() {
 rm -f "$OUT/echo-compare.md"
 if ((QUICK)); then
     IDLE=${IDLE:-1000} N=${N:-5000} ST_N=${ST_N:-0} COUNT_SERVERS="edgechat tokio" \
-        TP_NAMED='' part echo 45 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
+        TP_NAMED='' part echo 42 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
 else
     ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} IDLE=${IDLE:-5000} N=${N:-20000} ST_N=${ST_N:-5000} \
         part echo 215 "$ROOT/scripts/echo-compare.sh" >/dev/null
@@ -140,7 +140,7 @@ rm -rf "$OUT/chat-compare.md" "$OUT/chat-compare"
 mkdir -p "$OUT/chat-compare"
 if ((QUICK)); then
     PARTS=${PARTS:-"fan cg"} CG_N=${CG_N:-100} SYS_SCALE=1 TP_NAMED='' \
-        part chat 32 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
+        part chat 35 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
 else
     ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} CG_N=${CG_N:-300} IDLE=${IDLE:-5000} \
         part chat 160 "$ROOT/scripts/chat-compare.sh" >"$OUT/chat-compare.md"
