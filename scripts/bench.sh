@@ -44,7 +44,7 @@
 # and handshakes hardly); the cells not counted show "–":
 #
 #   echo   IDLE=1000; counts: pingpong (N=5000), edgechat and tokio
-#   chat   fan-out, and counts per delivery over 100 lines; no idle clients
+#   chat   fan-out, and counts per delivery (CG_N=100); no idle clients
 #   tls    IDLE=300; counts: pingpong (N=1000) and full handshakes (HS_N=5)
 #
 # Set ROUNDS, SECS, IDLE, N, ST_N, HS_N, CG_N, PARTS, TOP or BUDGET in the
@@ -139,7 +139,7 @@ fi
 rm -rf "$OUT/chat-compare.md" "$OUT/chat-compare"
 mkdir -p "$OUT/chat-compare"
 if ((QUICK)); then
-    PARTS=${PARTS:-"fan cg"} CG_N=${CG_N:-100} SYS_SCALE=1 TP_NAMED='' \
+    PARTS=${PARTS:-"fan cg"} CG_N=${CG_N:-100} TP_NAMED='' \
         part chat 35 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
 else
     ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} CG_N=${CG_N:-300} IDLE=${IDLE:-5000} \

@@ -294,8 +294,10 @@ print()
 print(f"Medians of {rounds} interleaved rounds of {secs} s per load; server on CPU 0, "
       f"`edgechat bench` on CPU 1. Syscalls and instructions: "
       f"(count(2N) − count(N)) / N with exactly N and 2N messages, N = {n} for "
-      f"pingpong 64 B × 50 and {st_n} for stream 16 KiB × 1 (`scripts/syscalls.sh`, "
-      f"`scripts/callgrind.sh`, not pinned). RSS: (VmRSS with {idle} connections "
+      f"pingpong 64 B × 50 and "
+      + (f"{st_n} for stream 16 KiB × 1" if int(st_n) else "stream 16 KiB × 1 not counted")
+      + f" (`scripts/syscalls.sh`, `scripts/callgrind.sh`, `scripts/lib.sh` two_point; "
+      f"the server on CPU 0 and the driver on CPU 1 unless two servers were counted at once). RSS: (VmRSS with {idle} connections "
       f"open, each echoed once − VmRSS before) / {idle} (`scripts/idle_conns.py`). "
       f"Load average (1/5/15 min): {load0} at the start, {load1} after the timed "
       f"rounds, {load2} at the end, on {os.cpu_count()} CPUs. Commit {commit}, {took} s.")
