@@ -45,7 +45,7 @@
 #
 #   echo   IDLE=1000; counts: pingpong (N=5000), edgechat and tokio
 #   chat   fan-out, and counts per delivery (CG_N=100); no idle clients
-#   tls    IDLE=300; counts: pingpong (N=1000) and full handshakes (HS_N=5)
+#   tls    IDLE=300; counts: pingpong (N=1000)
 #
 # Set ROUNDS, SECS, IDLE, N, ST_N, HS_N, CG_N, PARTS, TOP or BUDGET in the
 # environment to change them (N, ST_N: pingpong and stream messages counted,
@@ -129,7 +129,7 @@ part() {
 rm -f "$OUT/echo-compare.md"
 if ((QUICK)); then
     IDLE=${IDLE:-1000} N=${N:-5000} ST_N=${ST_N:-0} COUNT_SERVERS="edgechat tokio" \
-        TP_NAMED='' part echo 42 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
+        TP_NAMED='' part echo 40 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
 else
     ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} IDLE=${IDLE:-5000} N=${N:-20000} ST_N=${ST_N:-5000} \
         part echo 215 "$ROOT/scripts/echo-compare.sh" >/dev/null
@@ -140,7 +140,7 @@ rm -rf "$OUT/chat-compare.md" "$OUT/chat-compare"
 mkdir -p "$OUT/chat-compare"
 if ((QUICK)); then
     PARTS=${PARTS:-"fan cg"} CG_N=${CG_N:-100} TP_NAMED='' \
-        part chat 35 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
+        part chat 38 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
 else
     ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} CG_N=${CG_N:-300} IDLE=${IDLE:-5000} \
         part chat 160 "$ROOT/scripts/chat-compare.sh" >"$OUT/chat-compare.md"
@@ -154,8 +154,8 @@ fi
 if [[ -f $ROOT/scripts/tls-compare.sh ]]; then
     rm -rf "$OUT/tls-compare.md" "$OUT/tls-compare.tsv" "$OUT/tls-compare"
     if ((QUICK)); then
-        N=${N:-1000} HS_N=${HS_N:-5} IDLE=${IDLE:-300} TOP=${TOP:-0} TP_NAMED='' COUNT_JOBS=2 \
-            CG_LOADS="pp50 hsfull" SYS_LOADS="pp50 hsfull" \
+        N=${N:-1000} IDLE=${IDLE:-300} TOP=${TOP:-0} TP_NAMED='' COUNT_JOBS=2 \
+            CG_LOADS=pp50 SYS_LOADS=pp50 \
             part tls 40 bash "$ROOT/scripts/tls-compare.sh" --quick >/dev/null
     else
         ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} N=${N:-3000} ST_N=${ST_N:-100} HS_N=${HS_N:-20} \
