@@ -33,7 +33,7 @@
 #   tls    ROUNDS=3 SECS=2 N=3000 ST_N=100 HS_N=20 IDLE=1000
 #
 # On the 2-core machine of benches/README.md, with other work keeping its
-# load average near 5, the parts took about 180 s, 115 s and 165 s (at
+# load average near 5, the parts took about 180 s, 130 s and 165 s (at
 # most 215, 160 and 195 s each before they are cut).
 #
 # and with --quick: 1 round of 1 s per load, not 3 (no medians); syscall
