@@ -25,7 +25,10 @@ PIDWRAP=(sh -c 'echo $$ >"$0"; exec "$@"')
 
 STARTED=()
 
+# build: the release binaries and examples (skipped when scripts/bench.sh,
+# which builds them first, runs this script: BENCH_BUILT=1).
 build() {
+    [[ -n ${BENCH_BUILT:-} ]] && return 0
     (cd "$ROOT" && cargo build --release --examples --bins --quiet)
 }
 
