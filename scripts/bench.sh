@@ -29,12 +29,15 @@
 # charts then come from the runs it finished). Defaults chosen to fit:
 #
 #   echo   ROUNDS=3 SECS=2 IDLE=5000 N=20000 ST_N=5000
-#   chat   ROUNDS=3 SECS=2 CG_N=300 IDLE=5000
+#   chat   ROUNDS=3 SECS=2 CG_N=1000 IDLE=5000
 #   tls    ROUNDS=3 SECS=2 N=3000 ST_N=100 HS_N=20 IDLE=1000
 #
 # On the 2-core machine of benches/README.md, with other work keeping its
-# load average near 5, the parts took about 180 s, 130 s and 165 s (at
-# most 215, 160 and 195 s each before they are cut).
+# load average near 5, the parts took about 180 s, 150 s and 165 s (at
+# most 205, 170 and 195 s each before they are cut). Chat's counts need
+# about 1000 lines: the join storm of connecting 101 clients costs the
+# server a varying few million instructions, which 300 lines left at up to
+# a third of the figure.
 #
 # and with --quick: 1 round of 1 s per load, not 3 (no medians); syscall
 # and instruction counts for edgechat and its first peer only, on fewer
@@ -44,8 +47,8 @@
 # and handshakes hardly); the cells not counted show "–":
 #
 #   echo   IDLE=1000; counts: pingpong (N=5000), edgechat and tokio
-#   chat   fan-out, and counts per delivery (CG_N=100); no idle clients
-#   tls    IDLE=300; counts: pingpong (N=1000)
+#   chat   fan-out only (its counts need 1000 lines, see above)
+#   tls    IDLE=300; counts: pingpong (N=1000) and full handshakes (HS_N=5)
 #
 # Set ROUNDS, SECS, IDLE, N, ST_N, HS_N, CG_N, PARTS, TOP or BUDGET in the
 # environment to change them (N, ST_N: pingpong and stream messages counted,
@@ -133,18 +136,18 @@ if ((QUICK)); then
         TP_NAMED='' part echo 43 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
 else
     ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} IDLE=${IDLE:-5000} N=${N:-20000} ST_N=${ST_N:-5000} \
-        part echo 215 "$ROOT/scripts/echo-compare.sh" >/dev/null
+        part echo 205 "$ROOT/scripts/echo-compare.sh" >/dev/null
 fi
 
 # Chat: prints its tables; its raw runs go next to them.
 rm -rf "$OUT/chat-compare.md" "$OUT/chat-compare"
 mkdir -p "$OUT/chat-compare"
 if ((QUICK)); then
-    PARTS=${PARTS:-"fan cg"} CG_N=${CG_N:-100} TP_NAMED='' \
-        part chat 38 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
+    PARTS=${PARTS:-fan} \
+        part chat 30 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
 else
-    ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} CG_N=${CG_N:-300} IDLE=${IDLE:-5000} \
-        part chat 160 "$ROOT/scripts/chat-compare.sh" >"$OUT/chat-compare.md"
+    ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} CG_N=${CG_N:-1000} IDLE=${IDLE:-5000} \
+        part chat 170 "$ROOT/scripts/chat-compare.sh" >"$OUT/chat-compare.md"
 fi
 if [[ -s $ROOT/target/measure/chat-compare/runs.txt ]]; then
     cp "$ROOT/target/measure/chat-compare/runs.txt" "$OUT/chat-compare/runs.txt"
@@ -156,7 +159,7 @@ if [[ -f $ROOT/scripts/tls-compare.sh ]]; then
     rm -rf "$OUT/tls-compare.md" "$OUT/tls-compare.tsv" "$OUT/tls-compare"
     if ((QUICK)); then
         N=${N:-1000} IDLE=${IDLE:-300} TOP=${TOP:-0} TP_NAMED='' COUNT_JOBS=2 \
-            CG_LOADS=pp50 SYS_LOADS=pp50 \
+            CG_LOADS="pp50 hsfull" SYS_LOADS="pp50 hsfull" \
             part tls 40 bash "$ROOT/scripts/tls-compare.sh" --quick >/dev/null
     else
         ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} N=${N:-3000} ST_N=${ST_N:-100} HS_N=${HS_N:-20} \

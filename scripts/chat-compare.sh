@@ -17,8 +17,10 @@
 #    (scripts/lib.sh two_point) over exactly N and 2N lines:
 #    (count(2N) - count(N)) / (N x 100), so start-up, connecting and
 #    shutdown cancel out: user-space instructions (callgrind, N = CG_N) and
-#    syscalls (perf or strace, N = SYS_SCALE x CG_N, 4 x by default: the
-#    join storm of connecting is timing-dependent, and perf costs little).
+#    syscalls (perf or strace, N = SYS_SCALE x CG_N, SYS_SCALE=1). The
+#    join storm of connecting 101 clients costs a varying few million
+#    instructions and a few thousand syscalls, so N needs to be about 1000
+#    lines for the figure to hold within a few percent.
 # 3. Idle: the server's RSS per connection with IDLE idle chat clients.
 #
 # COUNT_JOBS=2 makes the counts of both servers at once (scripts/lib.sh
@@ -41,7 +43,7 @@ WARMUP=${WARMUP:-0.5}
 ROUNDS=${ROUNDS:-3}
 CG_N=${CG_N:-1000}    # two-point counts: lines in the short run; the long run sends 2N
 CG_RECEIVERS=100
-SYS_SCALE=${SYS_SCALE:-4}
+SYS_SCALE=${SYS_SCALE:-1}
 IDLE=${IDLE:-10000}   # idle chat clients
 PARTS=${PARTS:-"fan cg idle"} # cg: both two-point counts
 NAMES=(edgechat peer)
