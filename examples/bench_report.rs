@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release --example bench_report -- [--dir target/bench] \
-//!     [--load-start "1.0 0.9 0.8"] [--secs 540] [--commit abc1234] [--mode full]
+//!     [--load-start "1.0 0.9 0.8"] [--secs 540] [--build-secs 2] [--commit abc1234] \
+//!     [--mode full]
 //! ```
 //!
 //! It reads whatever is there, and says what is not:
@@ -13,7 +14,8 @@
 //!   of `edgechat bench`) for the charts, and `echo-compare.md`'s table;
 //! - chat (`scripts/chat-compare.sh`, as run by `scripts/bench.sh`): the raw
 //!   runs in `chat-compare/runs.txt` (name, receivers, depth, lines/s, CPU
-//!   µs per delivery, p99 µs) and the tables in `chat-compare.md`;
+//!   µs per delivery, p99, p50 and p999 µs) and the tables in
+//!   `chat-compare.md`;
 //! - TLS (`scripts/tls-compare.sh`): the raw runs in `tls-compare/runs.tsv`
 //!   (name `ours` or `peer`, round, load, ..., the JSON line) for the charts,
 //!   and `tls-compare.md`'s table; with no runs, the table's rows are charted
@@ -262,8 +264,13 @@ where
 
 /// One SVG of panels side by side (two rows when there are more than three).
 fn chart(path: &Path, title: &str, panels: &[Panel]) -> Res<()> {
-    let cols = panels.len().clamp(1, 3);
-    let rows = panels.len().div_ceil(3).max(1);
+    // Four panels as two by two, otherwise rows of up to three.
+    let cols = if panels.len() == 4 {
+        2
+    } else {
+        panels.len().clamp(1, 3)
+    };
+    let rows = panels.len().div_ceil(cols).max(1);
     let (w, h) = ((420 * cols as u32).max(640), 340 * rows as u32 + 40);
     let root = SVGBackend::new(path, (w, h)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -426,8 +433,14 @@ fn runs_table(
     out.push('\n');
 }
 
-/// Chat: (name, receivers, depth) → [lines/s, CPU µs/delivery, p99 µs] per run.
-type ChatRuns = BTreeMap<(String, u32, u32), Vec<[f64; 3]>>;
+/// Chat: (name, receivers, depth) → per run [lines/s, CPU µs/delivery, p99,
+/// p50, p999 µs] (NaN where an older runs.txt has no p50 and p999).
+type ChatRuns = BTreeMap<(String, u32, u32), Vec<[f64; 5]>>;
+
+/// Columns of a [`ChatRuns`] entry.
+const CHAT_P99: usize = 2;
+const CHAT_P50: usize = 3;
+const CHAT_P999: usize = 4;
 
 fn chat_runs(dir: &Path) -> ChatRuns {
     let mut runs = ChatRuns::new();
@@ -442,10 +455,14 @@ fn chat_runs(dir: &Path) -> ChatRuns {
         let (Ok(r), Ok(d)) = (f[1].parse(), f[2].parse()) else {
             continue;
         };
-        let num = |s: &str| s.parse().unwrap_or(f64::NAN);
-        runs.entry((f[0].to_string(), r, d))
-            .or_default()
-            .push([num(f[3]), num(f[4]), num(f[5])]);
+        let num = |i: usize| f.get(i).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+        runs.entry((f[0].to_string(), r, d)).or_default().push([
+            num(3),
+            num(4),
+            num(5),
+            num(6),
+            num(7),
+        ]);
     }
     runs
 }
@@ -500,6 +517,35 @@ fn opt(v: Option<f64>, places: usize) -> String {
     v.map_or("–".to_string(), |v| format!("{v:.places$}"))
 }
 
+/// One chat configuration's latency percentiles: a group per percentile,
+/// a bar per server.
+fn chat_pct_panel(runs: &ChatRuns, r: u32, d: u32) -> Panel {
+    let pct = [("p50", CHAT_P50), ("p99", CHAT_P99), ("p999", CHAT_P999)];
+    let series = CHAT
+        .iter()
+        .map(|name| {
+            let per = pct
+                .iter()
+                .map(|&(_, col)| {
+                    let vals: Vec<f64> = runs
+                        .get(&(name.to_string(), r, d))
+                        .map(|v| v.iter().map(|x| x[col]).filter(|v| v.is_finite()).collect())
+                        .unwrap_or_default();
+                    (median(&vals), vals)
+                })
+                .collect();
+            (name.to_string(), per)
+        })
+        .collect();
+    Panel {
+        title: format!("fan-out 1 → {r}, D = {d}"),
+        unit: "µs".to_string(),
+        log: true,
+        groups: pct.iter().map(|(l, _)| l.to_string()).collect(),
+        series,
+    }
+}
+
 /// The chat fan-out runs as figure | edgechat | peer | ratio rows.
 fn chat_table(runs: &ChatRuns, out: &mut String) {
     out.push_str("| figure | edgechat | peer | edgechat/peer |\n|---|---:|---:|---:|\n");
@@ -507,7 +553,9 @@ fn chat_table(runs: &ChatRuns, out: &mut String) {
         for (col, what, places) in [
             (0, "lines/s", 0),
             (1, "server CPU µs/delivery", 3),
-            (2, "p99 µs", 0),
+            (CHAT_P50, "p50 µs", 0),
+            (CHAT_P99, "p99 µs", 0),
+            (CHAT_P999, "p999 µs", 0),
         ] {
             let m = |name: &str| {
                 runs.get(&(name.to_string(), r, d))
@@ -629,6 +677,7 @@ struct Args {
     dir: PathBuf,
     load_start: String,
     secs: String,
+    build_secs: String,
     commit: String,
     mode: String,
 }
@@ -638,6 +687,7 @@ fn args() -> Args {
         dir: PathBuf::from("target/bench"),
         load_start: String::new(),
         secs: String::new(),
+        build_secs: String::new(),
         commit: String::new(),
         mode: String::new(),
     };
@@ -648,12 +698,13 @@ fn args() -> Args {
             "--dir" => a.dir = PathBuf::from(val()),
             "--load-start" => a.load_start = val(),
             "--secs" => a.secs = val(),
+            "--build-secs" => a.build_secs = val(),
             "--commit" => a.commit = val(),
             "--mode" => a.mode = val(),
             _ => {
                 eprintln!(
                     "usage: bench_report [--dir DIR] [--load-start LOAD] [--secs S] \
-                     [--commit C] [--mode M]"
+                     [--build-secs S] [--commit C] [--mode M]"
                 );
                 std::process::exit(2);
             }
@@ -668,13 +719,27 @@ fn main() -> Res<()> {
     fs::create_dir_all(dir)?;
     let mut md = String::from("# Benchmark report: edgechat beside its peers\n\n");
     if !a.commit.is_empty() || !a.secs.is_empty() {
+        let quick = a.mode == "quick";
         let _ = writeln!(
             md,
-            "Commit {}, `scripts/bench.sh`{}, {} s in all. Servers on CPU 0, the load on CPU 1, \
-             127.0.0.1 only.\n",
+            "Commit {}, `scripts/bench.sh`{}: {} s of measurements (bound: {} s), after a \
+             release build of {} s that the bound leaves out. {}Servers on CPU 0, the load \
+             on CPU 1, 127.0.0.1 only.\n",
             if a.commit.is_empty() { "?" } else { &a.commit },
-            if a.mode == "quick" { " --quick" } else { "" },
+            if quick { " --quick" } else { "" },
             if a.secs.is_empty() { "?" } else { &a.secs },
+            if quick { 120 } else { 600 },
+            if a.build_secs.is_empty() {
+                "?"
+            } else {
+                &a.build_secs
+            },
+            if quick {
+                "One round per figure (--quick), not the median of three; syscall and \
+                 instruction counts for edgechat and its first peer only, at small counts. "
+            } else {
+                ""
+            },
         );
     }
     machine(&a.load_start, &mut md);
@@ -772,10 +837,15 @@ fn main() -> Res<()> {
         )?;
         charts.push(path);
         let path = dir.join("chat-latency.svg");
+        let panels: Vec<Panel> = chat_configs(&cruns)
+            .into_iter()
+            .map(|(r, d)| chat_pct_panel(&cruns, r, d))
+            .collect();
         chart(
             &path,
-            "Chat fan-out: p99 delivery latency (log scale)",
-            &[chat_panel(&cruns, "p99, sent to delivered", "µs", 2)],
+            "Chat delivery latency percentiles, sent to delivered, log scale \
+             (bar: median; dot: one run)",
+            &panels,
         )?;
         charts.push(path);
     }

@@ -1,42 +1,71 @@
 #!/usr/bin/env bash
 # Every comparison in one go, and one report with charts:
 #
-#   scripts/bench.sh            # under 10 minutes
-#   scripts/bench.sh --quick    # under 2 minutes, rougher figures
+#   scripts/bench.sh            # under 10 minutes, after the release build
+#   scripts/bench.sh --quick    # under 2 minutes, after the release build; rougher
 #
-# Builds everything in release, then runs, each server pinned to CPU 0 and
-# the load to CPU 1 (the compare scripts do the pinning):
+# Builds everything in release first. That build is not counted in either
+# bound: from a cold target directory it alone takes minutes; with the
+# binaries already built it takes a second or two. Both times are printed
+# at the end. Then it runs, each server pinned to CPU 0 and the load to
+# CPU 1 (the compare scripts do the pinning):
 #
 #   scripts/echo-compare.sh   echo: edgechat, tokio, mio, the blocking floor
-#   scripts/chat-compare.sh   chat fan-out, callgrind, idle clients
+#   scripts/chat-compare.sh   chat fan-out, counts per delivery, idle clients
 #   scripts/tls-compare.sh    echo over TLS (when the script is there)
 #
 # passing --quick through, and finally `examples/bench_report.rs`, which
 # writes target/bench/report.md (each table, the machine: nproc, CPU model,
 # kernel, load average) and the SVG charts target/bench/*.svg.
 #
+# Every timed figure is the median of ROUNDS interleaved rounds (ours and
+# each peer in turn, a fresh server each time): 3 by default, 1 with
+# --quick. The syscall and instruction counts are two-point differences
+# over exact counts (scripts/lib.sh two_point), once per server.
+#
 # Each part runs under a time budget taken from what is left of the whole
-# (570 s, or 112 s with --quick; the build before it is not counted); a
+# (570 s, or 115 s with --quick; the build before it is not counted); a
 # part cut short by it is named in the report and the rest goes on (the TLS
 # charts then come from the runs it finished). Defaults chosen to fit:
 #
-#   echo   ROUNDS=3 SECS=3 IDLE=5000            --quick: its own, IDLE=1000
-#   chat   ROUNDS=2 SECS=2 CG_N=500 IDLE=5000   --quick: its own, fan-out only
-#   tls    ROUNDS=2 SECS=2 N=5000 IDLE=1000     --quick: its own, N=1000 IDLE=300
+#   echo   ROUNDS=3 SECS=2 IDLE=5000 N=20000 ST_N=5000
+#   chat   ROUNDS=3 SECS=2 CG_N=1000 IDLE=5000
+#   tls    ROUNDS=3 SECS=2 N=3000 ST_N=100 HS_N=20 IDLE=1000
 #
-# Set ROUNDS, SECS, IDLE, CG_N, PARTS, N, TOP or BUDGET in the environment
-# to change them.
+# On the 2-core machine of benches/README.md, with other work keeping its
+# load average near 5, the parts took about 180 s, 150 s and 165 s (at
+# most 205, 170 and 195 s each before they are cut). Chat's counts need
+# about 1000 lines: the join storm of connecting 101 clients costs the
+# server a varying few million instructions, which 300 lines left at up to
+# a third of the figure.
+#
+# and with --quick: 1 round of 1 s per load, not 3 (no medians); syscall
+# and instruction counts for edgechat and its first peer only, on fewer
+# loads, at small counts, with the syscall total alone (TP_NAMED=), and for
+# TLS two servers at once, unpinned (COUNT_JOBS=2: the figures of a
+# pipelined load or of chat fan-out move too much that way, TLS pingpong
+# and handshakes hardly); the cells not counted show "–":
+#
+#   echo   IDLE=1000; counts: pingpong (N=5000), edgechat and tokio
+#   chat   fan-out only (its counts need 1000 lines, see above)
+#   tls    IDLE=300; counts: pingpong (N=1000) and full handshakes (HS_N=5)
+#
+# Set ROUNDS, SECS, IDLE, N, ST_N, HS_N, CG_N, PARTS, TOP or BUDGET in the
+# environment to change them (N, ST_N: pingpong and stream messages counted,
+# for echo and TLS alike; HS_N: TLS handshakes; CG_N: chat lines).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-REL=$ROOT/target/release
+REL=${CARGO_TARGET_DIR:-target}
+[[ $REL == /* ]] || REL=$ROOT/$REL # as scripts/lib.sh: cargo runs in $ROOT
+REL=$REL/release
 OUT=$ROOT/target/bench
 
 # shellcheck source=scripts/quick.sh
 source "$(dirname "${BASH_SOURCE[0]}")/quick.sh"
 parse_quick "$@"
 if ((QUICK)); then
-    BUDGET=${BUDGET:-112}
+    BUDGET=${BUDGET:-115}
 else
     BUDGET=${BUDGET:-570}
 fi
@@ -64,9 +93,11 @@ trap 'exit 130' INT TERM
 
 mkdir -p "$OUT"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-T0=$SECONDS
+B0=$SECONDS
 echo "building (release, examples and binaries)..." >&2
 (cd "$ROOT" && cargo build --release --examples --bins --quiet)
+BUILT=$((SECONDS - B0))
+export BENCH_BUILT=1 # the parts need not ask cargo again
 # The time budget counts from here: a first build can take minutes.
 T0=$SECONDS
 : >"$OUT/bench-parts.tsv"
@@ -101,20 +132,22 @@ part() {
 # Echo: writes target/bench/echo-compare.md and echo-compare/runs.tsv itself.
 rm -f "$OUT/echo-compare.md"
 if ((QUICK)); then
-    IDLE=${IDLE:-1000} part echo 70 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
+    IDLE=${IDLE:-1000} N=${N:-5000} ST_N=${ST_N:-0} COUNT_SERVERS="edgechat tokio" \
+        TP_NAMED='' part echo 43 "$ROOT/scripts/echo-compare.sh" --quick >/dev/null
 else
-    ROUNDS=${ROUNDS:-3} SECS=${SECS:-3} IDLE=${IDLE:-5000} \
-        part echo 330 "$ROOT/scripts/echo-compare.sh" >/dev/null
+    ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} IDLE=${IDLE:-5000} N=${N:-20000} ST_N=${ST_N:-5000} \
+        part echo 205 "$ROOT/scripts/echo-compare.sh" >/dev/null
 fi
 
 # Chat: prints its tables; its raw runs go next to them.
 rm -rf "$OUT/chat-compare.md" "$OUT/chat-compare"
 mkdir -p "$OUT/chat-compare"
 if ((QUICK)); then
-    PARTS=${PARTS:-fan} part chat 25 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
+    PARTS=${PARTS:-fan} \
+        part chat 30 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
 else
-    ROUNDS=${ROUNDS:-2} SECS=${SECS:-2} CG_N=${CG_N:-500} IDLE=${IDLE:-5000} \
-        part chat 140 "$ROOT/scripts/chat-compare.sh" >"$OUT/chat-compare.md"
+    ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} CG_N=${CG_N:-1000} IDLE=${IDLE:-5000} \
+        part chat 170 "$ROOT/scripts/chat-compare.sh" >"$OUT/chat-compare.md"
 fi
 if [[ -s $ROOT/target/measure/chat-compare/runs.txt ]]; then
     cp "$ROOT/target/measure/chat-compare/runs.txt" "$OUT/chat-compare/runs.txt"
@@ -125,11 +158,13 @@ fi
 if [[ -f $ROOT/scripts/tls-compare.sh ]]; then
     rm -rf "$OUT/tls-compare.md" "$OUT/tls-compare.tsv" "$OUT/tls-compare"
     if ((QUICK)); then
-        N=${N:-1000} IDLE=${IDLE:-300} TOP=${TOP:-0} \
-            part tls 60 bash "$ROOT/scripts/tls-compare.sh" --quick >/dev/null
+        N=${N:-1000} IDLE=${IDLE:-300} TOP=${TOP:-0} TP_NAMED='' COUNT_JOBS=2 \
+            CG_LOADS="pp50 hsfull" SYS_LOADS="pp50 hsfull" \
+            part tls 40 bash "$ROOT/scripts/tls-compare.sh" --quick >/dev/null
     else
-        ROUNDS=${ROUNDS:-2} SECS=${SECS:-2} N=${N:-5000} IDLE=${IDLE:-1000} TOP=${TOP:-0} \
-            part tls 170 bash "$ROOT/scripts/tls-compare.sh" >/dev/null
+        ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} N=${N:-3000} ST_N=${ST_N:-100} HS_N=${HS_N:-20} \
+            IDLE=${IDLE:-1000} TOP=${TOP:-0} \
+            part tls 195 bash "$ROOT/scripts/tls-compare.sh" >/dev/null
     fi
 else
     echo "== tls: scripts/tls-compare.sh not there, skipped" >&2
@@ -140,7 +175,7 @@ TOOK=$((SECONDS - T0))
 MODE=full
 ((QUICK)) && MODE=quick
 "$REL/examples/bench_report" --dir "$OUT" --load-start "$LOAD_START" --secs "$TOOK" \
-    --mode "$MODE" --commit "$(cd "$ROOT" && git rev-parse --short HEAD)"
+    --build-secs "$BUILT" --mode "$MODE" --commit "$(cd "$ROOT" && git rev-parse --short HEAD)"
 {
     echo "## Parts"
     echo
@@ -150,4 +185,6 @@ MODE=full
         echo "| $name | $status | $secs |"
     done <"$OUT/bench-parts.tsv"
 } >>"$OUT/report.md"
-echo "report: ${OUT#"$ROOT"/}/report.md ($TOOK s)" >&2
+echo "report: ${OUT#"$ROOT"/}/report.md" >&2
+echo "release build: $BUILT s (not in the bound); measurements and report: $((SECONDS - T0)) s" \
+    "(bound: $((QUICK ? 120 : 600)) s, budget $BUDGET s)" >&2

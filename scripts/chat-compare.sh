@@ -11,13 +11,23 @@
 #    chat` on CPU 1; 1 sender x 100 and x 1000 receivers, D = 1 and 256
 #    lines in flight; ROUNDS interleaved rounds (a fresh server per run, the
 #    two servers alternating which goes first), and the median of each
-#    figure: delivered lines/s, server CPU us per delivery, p99 latency.
-# 2. Callgrind: user-space instructions per delivery, 100 receivers, D = 1,
-#    two-point difference: (Ir(2N) - Ir(N)) / (N x 100), so start-up,
-#    connecting and shutdown cancel out.
+#    figure: delivered lines/s, server CPU us per delivery, p50, p99 and
+#    p999 latency.
+# 2. Counts per delivery, 100 receivers, D = 1, each a two-point difference
+#    (scripts/lib.sh two_point) over exactly N and 2N lines:
+#    (count(2N) - count(N)) / (N x 100), so start-up, connecting and
+#    shutdown cancel out: user-space instructions (callgrind, N = CG_N) and
+#    syscalls (perf or strace, N = SYS_SCALE x CG_N, SYS_SCALE=1). The
+#    join storm of connecting 101 clients costs a varying few million
+#    instructions and a few thousand syscalls, so N needs to be about 1000
+#    lines for the figure to hold within a few percent.
 # 3. Idle: the server's RSS per connection with IDLE idle chat clients.
 #
-# Prints two markdown tables. Outputs stay in target/measure/chat-compare/.
+# COUNT_JOBS=2 makes the counts of both servers at once (scripts/lib.sh
+# each_server). Prints two markdown tables. Outputs stay in
+# target/measure/chat-compare/;
+# runs.txt has one line per fan-out run: name, receivers, depth, lines/s,
+# CPU us per delivery, p99, p50, p999 (us).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -31,10 +41,11 @@ fi
 SECS=${SECS:-2}       # measured seconds per fan-out run (after WARMUP)
 WARMUP=${WARMUP:-0.5}
 ROUNDS=${ROUNDS:-3}
-CG_N=${CG_N:-1000}    # callgrind: lines in the short run; the long run sends 2N
+CG_N=${CG_N:-1000}    # two-point counts: lines in the short run; the long run sends 2N
 CG_RECEIVERS=100
+SYS_SCALE=${SYS_SCALE:-1}
 IDLE=${IDLE:-10000}   # idle chat clients
-PARTS=${PARTS:-"fan cg idle"}
+PARTS=${PARTS:-"fan cg idle"} # cg: both two-point counts
 NAMES=(edgechat peer)
 OUT=$ROOT/target/measure/chat-compare
 
@@ -91,11 +102,6 @@ bench() {
     cat "$OUT/$tag.json"
 }
 
-# jget KEY JSON: one number from a flat JSON object.
-jget() {
-    sed -E "s/.*\"$1\":([^,}]*).*/\1/" <<<"$2"
-}
-
 # median of the arguments (- for none).
 median() {
     (($#)) || {
@@ -138,7 +144,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
                     --depth "$depth" --secs "$SECS" --warmup "$WARMUP")
                 kill_server
                 echo "$name $receivers $depth $(jget lines_per_sec "$json")" \
-                    "$(jget server_cpu_us_per_delivery "$json") $(jget p99_us "$json")" >>"$OUT/runs.txt"
+                    "$(jget server_cpu_us_per_delivery "$json") $(jget p99_us "$json")" \
+                    "$(jget p50_us "$json") $(jget p999_us "$json")" >>"$OUT/runs.txt"
                 echo "round $round: $name R=$receivers D=$depth: $(jget lines_per_sec "$json") lines/s" >&2
             done
         done
@@ -152,28 +159,29 @@ fig() {
         '$1 == n && $2 == r && $3 == d { print $c }' "$OUT/runs.txt")
 }
 
-# 2. Callgrind: total Ir of one server run carrying COUNT lines.
-cg_ir() {
-    local name=$1 count=$2 tag=cg.$1.$2 json
-    rm -f "$OUT/$tag.out"
-    start "$name" "$tag" valgrind --tool=callgrind --callgrind-out-file="$OUT/$tag.out"
-    json=$(bench "$tag" --mode chat --senders 1 --receivers "$CG_RECEIVERS" --depth 1 --count "$count")
-    if [[ $(jget deliveries "$json") != $((count * CG_RECEIVERS)) ]]; then
-        echo "$name: expected $((count * CG_RECEIVERS)) deliveries: $json" >&2
-        return 1
+# 2. Counts per delivery, two-point, CG_RECEIVERS receivers and D = 1.
+declare -A IR=([edgechat]=- [peer]=-) SYS=([edgechat]=- [peer]=-)
+TP_DIR=$OUT/twopoint
+CG_LOAD=(--mode chat --senders 1 --receivers "$CG_RECEIVERS" --depth 1)
+# count NAME: "NAME IR SYS" per delivery ("-" for a count that failed).
+count() {
+    local ir=- sys=- line
+    chat_argv "$1"
+    if line=$(two_point callgrind "$1" "$CG_N" "$CG_RECEIVERS" bench_count "${CG_LOAD[@]}"); then
+        ir=$(printf '%.0f' "${line%%$'\t'*}")
+        echo "callgrind: $1: $ir Ir per delivery (${line#*$'\t'})" >&2
     fi
-    stop_server # SIGTERM: callgrind writes its counts
-    awk '/^totals:/ { print $2; found = 1 } END { exit !found }' "$OUT/$tag.out"
+    if line=$(two_point syscalls "$1" $((SYS_SCALE * CG_N)) "$CG_RECEIVERS" bench_count "${CG_LOAD[@]}"); then
+        sys=${line%%$'\t'*}
+        echo "syscalls: $1: $sys per delivery (${line#*$'\t'})" >&2
+    fi
+    echo "$1 $ir $sys"
 }
-declare -A IR=([edgechat]=- [peer]=-)
-for name in "${NAMES[@]}"; do
-    part cg || break
-    one=$(cg_ir "$name" "$CG_N")
-    two=$(cg_ir "$name" $((2 * CG_N)))
-    IR[$name]=$(awk -v a="$one" -v b="$two" -v n="$CG_N" -v r="$CG_RECEIVERS" \
-        'BEGIN { printf "%.0f", (b - a) / (n * r) }')
-    echo "callgrind: $name Ir($CG_N)=$one Ir($((2 * CG_N)))=$two: ${IR[$name]} per delivery" >&2
-done
+if part cg; then
+    while read -r name ir sys; do
+        IR[$name]=$ir SYS[$name]=$sys
+    done < <(each_server count "${NAMES[@]}")
+fi
 
 # 3. Idle clients: RSS per connection once the server has gone quiet.
 declare -A RSS=([edgechat]=- [peer]=-) SETTLE=([edgechat]=- [peer]=-)
@@ -191,7 +199,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 echo "Fan-out, 1 sender, ${SECS} s per run, median of $ROUNDS rounds (edgechat / peer = ratio):"
 echo
-echo "| receivers | D | lines/s edgechat | lines/s peer | ratio | CPU us/delivery edgechat | CPU us/delivery peer | ratio | p99 us edgechat | p99 us peer |"
+echo "| receivers | D | lines/s edgechat | lines/s peer | ratio | CPU us/delivery edgechat | CPU us/delivery peer | ratio | p50/p99/p999 us edgechat | p50/p99/p999 us peer |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for receivers in 100 1000; do
     for depth in 1 256; do
@@ -199,11 +207,11 @@ for receivers in 100 1000; do
         lp=$(fig peer "$receivers" "$depth" 4)
         co=$(fig edgechat "$receivers" "$depth" 5)
         cp=$(fig peer "$receivers" "$depth" 5)
-        po=$(fig edgechat "$receivers" "$depth" 6)
-        pp=$(fig peer "$receivers" "$depth" 6)
+        po="$(fmt 0 "$(fig edgechat "$receivers" "$depth" 7)")/$(fmt 0 "$(fig edgechat "$receivers" "$depth" 6)")/$(fmt 0 "$(fig edgechat "$receivers" "$depth" 8)")"
+        pp="$(fmt 0 "$(fig peer "$receivers" "$depth" 7)")/$(fmt 0 "$(fig peer "$receivers" "$depth" 6)")/$(fmt 0 "$(fig peer "$receivers" "$depth" 8)")"
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
             "$receivers" "$depth" "$(fmt 0 "$lo")" "$(fmt 0 "$lp")" "$(ratio "$lo" "$lp")" \
-            "$(fmt 3 "$co")" "$(fmt 3 "$cp")" "$(ratio "$co" "$cp")" "$(fmt 0 "$po")" "$(fmt 0 "$pp")"
+            "$(fmt 3 "$co")" "$(fmt 3 "$cp")" "$(ratio "$co" "$cp")" "$po" "$pp"
     done
 done
 echo
@@ -211,6 +219,8 @@ echo "| figure | edgechat | peer | ratio | goal |"
 echo "|---|---:|---:|---:|---|"
 echo "| user-space Ir per delivery (callgrind, $CG_RECEIVERS receivers, D=1, N=$CG_N) |" \
     "${IR[edgechat]} | ${IR[peer]} | $(ratio "${IR[edgechat]}" "${IR[peer]}") | <= 0.33 |"
+echo "| syscalls per delivery ($CG_RECEIVERS receivers, D=1, N=$((SYS_SCALE * CG_N))) |" \
+    "${SYS[edgechat]} | ${SYS[peer]} | $(ratio "${SYS[edgechat]}" "${SYS[peer]}") | |"
 echo "| RSS per idle chat client, $IDLE clients (B) |" \
     "${RSS[edgechat]} | ${RSS[peer]} | $(ratio "${RSS[edgechat]}" "${RSS[peer]}") | edgechat <= 1024 |"
 echo "| seconds until $IDLE clients are connected and quiet |" \

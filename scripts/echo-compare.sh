@@ -3,7 +3,7 @@
 # blocking floor (a thread per connection, one read + one write), in one run,
 # with the figures and goals of issue 2's "Speed" section.
 #
-#   scripts/echo-compare.sh            # 3 rounds x 4 s per load, ~6 minutes
+#   scripts/echo-compare.sh            # 3 rounds x 4 s per load, ~7 minutes
 #   scripts/echo-compare.sh --quick    # 1 round x 1 s, smaller counts, ~1 minute
 #
 # Release builds. Each server starts on a free 127.0.0.1 port pinned to CPU 0
@@ -19,21 +19,24 @@
 #   stream 16 KiB x 50 (depth 4) aggregate MB/s, p99 latency
 #
 # Then, once per server: syscalls per message (scripts/syscalls.sh) and
-# user-space instructions per message (scripts/callgrind.sh, two-point
-# difference), both over pingpong 64 B x 50 with exactly N and 2N messages;
-# and server RSS per idle connection with 10 000 connections open
+# user-space instructions per message (scripts/callgrind.sh), each a
+# two-point difference over exactly N and 2N messages (scripts/lib.sh
+# two_point), for pingpong 64 B x 50 (N) and for stream 16 KiB x 1, depth 4
+# (ST_N); and server RSS per idle connection with 10 000 connections open
 # (scripts/idle_conns.py; not for the blocking floor, a thread each).
 #
 # Prints one markdown table (figure, edgechat, tokio, mio, blocking floor,
-# ratio edgechat/tokio, ratio edgechat/floor) and the goals met or missed,
+# ratios edgechat/tokio, edgechat/mio and edgechat/floor) and the goals met or missed,
 # and writes both to target/bench/echo-compare.md. Raw figures stay in
 # target/bench/echo-compare/. The machine may be shared: the load average
 # goes under the table, and two rows give the share of the time the server
 # was runnable but waiting for CPU 0 (/proc/PID/task/*/schedstat), which is
 # what other work does to throughput and tail latency.
 #
-# Environment: ROUNDS, SECS, WARMUP, N (callgrind/syscalls; 20000, or 5000
-# with --quick), IDLE (idle connections, 10000) override the defaults.
+# Environment: ROUNDS, SECS, WARMUP, N (pingpong callgrind/syscalls; 20000,
+# or 5000 with --quick), ST_N (stream callgrind/syscalls; 5000, or 1000 with
+# --quick; 0 skips them), COUNT_SERVERS (the servers counted, all four by
+# default), IDLE (idle connections, 10000) override the defaults.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -42,10 +45,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/quick.sh"
 parse_quick "$@"
 if ((QUICK)); then
-    ROUNDS=${ROUNDS:-1} SECS=${SECS:-1} WARMUP=${WARMUP:-0.2} N=5000
+    ROUNDS=${ROUNDS:-1} SECS=${SECS:-1} WARMUP=${WARMUP:-0.2} N=5000 ST_N=${ST_N:-1000}
 else
     ROUNDS=${ROUNDS:-3} SECS=${SECS:-4} WARMUP=${WARMUP:-0.5}
 fi
+ST_N=${ST_N:-5000}
+COUNT_SERVERS=${COUNT_SERVERS:-"${NAMES[*]}"}
+ST1="--mode stream --conns 1 --size 16384 --depth 4"
 IDLE=${IDLE:-10000}
 NAMES=(edgechat tokio mio blocking)
 
@@ -112,9 +118,14 @@ rounds
 LOAD_MID=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "syscalls per message (scripts/syscalls.sh)..." >&2
-N=$N CONNS=50 SIZE=64 SERVERS="${NAMES[*]}" "$ROOT/scripts/syscalls.sh" >"$OUT/syscalls.txt"
+rm -f "$OUT"/syscalls*.txt "$OUT"/callgrind*.txt
+N=$N CONNS=50 SIZE=64 SERVERS=$COUNT_SERVERS "$ROOT/scripts/syscalls.sh" >"$OUT/syscalls.txt"
+((ST_N == 0)) ||
+    N=$ST_N LOAD=$ST1 SERVERS=$COUNT_SERVERS "$ROOT/scripts/syscalls.sh" >"$OUT/syscalls-st1.txt"
 echo "instructions per message (scripts/callgrind.sh)..." >&2
-N=$N CONNS=50 SIZE=64 SERVERS="${NAMES[*]}" TOP=15 "$ROOT/scripts/callgrind.sh" >"$OUT/callgrind.txt"
+N=$N CONNS=50 SIZE=64 SERVERS=$COUNT_SERVERS TOP=15 "$ROOT/scripts/callgrind.sh" >"$OUT/callgrind.txt"
+((ST_N == 0)) ||
+    N=$ST_N LOAD=$ST1 SERVERS=$COUNT_SERVERS TOP=0 "$ROOT/scripts/callgrind.sh" >"$OUT/callgrind-st1.txt"
 
 for name in edgechat tokio mio; do
     echo "RSS with $IDLE idle connections: $name" >&2
@@ -125,11 +136,11 @@ for name in edgechat tokio mio; do
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
-python3 - "$OUT" "$ROUNDS" "$SECS" "$N" "$IDLE" "$LOAD_START" "$LOAD_MID" "$LOAD_END" \
+python3 - "$OUT" "$ROUNDS" "$SECS" "$N" "$ST_N" "$IDLE" "$LOAD_START" "$LOAD_MID" "$LOAD_END" \
     "$((SECONDS - T0))" "$(cd "$ROOT" && git rev-parse --short HEAD)" >"$MD" <<'PY'
 import json, os, statistics, sys
 
-out, rounds, secs, n, idle, load0, load1, load2, took, commit = sys.argv[1:]
+out, rounds, secs, n, st_n, idle, load0, load1, load2, took, commit = sys.argv[1:]
 names = ["edgechat", "tokio", "mio", "blocking"]
 
 runs = {}
@@ -162,11 +173,14 @@ def per_mb(r):
 def table_file(path):
     """First two columns of scripts/syscalls.sh or callgrind.sh output."""
     vals = {}
-    with open(os.path.join(out, path)) as f:
-        for line in f:
-            parts = line.split()
-            if parts and parts[0] in names:
-                vals[parts[0]] = float(parts[-1] if "callgrind" in path else parts[1])
+    try:
+        with open(os.path.join(out, path)) as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] in names:
+                    vals[parts[0]] = float(parts[-1] if "callgrind" in path else parts[1])
+    except (OSError, ValueError):
+        pass
     return lambda name: vals.get(name)
 
 def idle_rss(name):
@@ -178,6 +192,8 @@ def idle_rss(name):
 
 sys_per_msg = table_file("syscalls.txt")
 ir_per_msg = table_file("callgrind.txt")
+st_sys_per_msg = table_file("syscalls-st1.txt")
+st_ir_per_msg = table_file("callgrind-st1.txt")
 def p99_ms(r):
     return r["p99_us"] / 1000
 
@@ -192,7 +208,11 @@ rows = [
     ("pingpong 64 B × 1: server CPU µs/msg", med("pp1", "server_cpu_us_per_msg"), 2),
     ("stream 16 KiB × 1 (depth 4): MB/s", med("st1", "mb_per_sec"), 0),
     ("stream 16 KiB × 1 (depth 4): server CPU µs/MB", med("st1", per_mb), 0),
+    ("stream 16 KiB × 1 (depth 4): server CPU µs/msg", med("st1", "server_cpu_us_per_msg"), 2),
+    ("stream 16 KiB × 1 (depth 4): syscalls/msg", st_sys_per_msg, 2),
+    ("stream 16 KiB × 1 (depth 4): user-space instructions/msg", st_ir_per_msg, 1),
     ("stream 16 KiB × 50 (depth 4): aggregate MB/s", med("st50", "mb_per_sec"), 0),
+    ("stream 16 KiB × 50 (depth 4): server CPU µs/MB", med("st50", per_mb), 0),
     ("stream 16 KiB × 50 (depth 4): p99 ms", med("st50", p99_ms), 2),
     ("stream 16 KiB × 50 (depth 4): generator CPU % of a core", med("st50", "gen_cpu_pct"), 0),
     ("RSS per idle connection, " + fmt(int(idle), 0) + " open: B", idle_rss, 0),
@@ -212,20 +232,20 @@ def ratio(a, b):
 
 values = {}
 lines = [
-    "| figure | edgechat | tokio | mio | blocking floor | edgechat/tokio | edgechat/floor |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| figure | edgechat | tokio | mio | blocking floor | edgechat/tokio | edgechat/mio | edgechat/floor |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
 ]
 for label, get, places in rows:
     v = {name: get(name) for name in names}
     if label.startswith("RSS") or "run queue" in label:
         v["blocking"] = None
     values[label] = v
-    ratios = ("–", "–") if any(c in label for c in CONTEXT) else (
-        ratio(v["edgechat"], v["tokio"]), ratio(v["edgechat"], v["blocking"]))
+    ratios = ("–",) * 3 if any(c in label for c in CONTEXT) else tuple(
+        ratio(v["edgechat"], v[peer]) for peer in ("tokio", "mio", "blocking"))
     lines.append(
         f"| {label} | "
         + " | ".join(fmt(v[name], places) for name in names)
-        + f" | {ratios[0]} | {ratios[1]} |"
+        + " | " + " | ".join(ratios) + " |"
     )
 
 def val(label_start, name):
@@ -241,7 +261,7 @@ def goal(text, ok, figure):
 def cmp(a, b, f):
     return None if a is None or b is None else f(a, b)
 
-cpu_o, cpu_t, cpu_b = (val("pingpong 64 B × 50: server CPU", k) for k in ("edgechat", "tokio", "blocking"))
+cpu_o, cpu_t, cpu_m, cpu_b = (val("pingpong 64 B × 50: server CPU", k) for k in ("edgechat", "tokio", "mio", "blocking"))
 sysc = val("pingpong 64 B × 50: syscalls", "edgechat")
 s1_o, s1_t, s1_b = (val("stream 16 KiB × 1 (depth 4): MB/s", k) for k in ("edgechat", "tokio", "blocking"))
 s50_o, s50_t = (val("stream 16 KiB × 50 (depth 4): aggregate", k) for k in ("edgechat", "tokio"))
@@ -251,6 +271,8 @@ ir_o, ir_t = (val("pingpong 64 B × 50: user-space", k) for k in ("edgechat", "t
 goals = [
     goal("pingpong 64 B × 50 server CPU/msg ≤ 0.97× tokio", cmp(cpu_o, cpu_t, lambda a, b: a <= 0.97 * b),
          f"{ratio(cpu_o, cpu_t)}: {fmt(cpu_o, 2)} vs {fmt(cpu_t, 2)} µs"),
+    goal("pingpong 64 B × 50 server CPU/msg ≤ 0.97× mio", cmp(cpu_o, cpu_m, lambda a, b: a <= 0.97 * b),
+         f"{ratio(cpu_o, cpu_m)}: {fmt(cpu_o, 2)} vs {fmt(cpu_m, 2)} µs"),
     goal("pingpong 64 B × 50 server CPU/msg ≤ 1.1× the blocking floor", cmp(cpu_o, cpu_b, lambda a, b: a <= 1.1 * b),
          f"{ratio(cpu_o, cpu_b)}: {fmt(cpu_o, 2)} vs {fmt(cpu_b, 2)} µs"),
     goal("≤ 2.05 syscalls per message", None if sysc is None else sysc <= 2.05, fmt(sysc, 2)),
@@ -270,9 +292,12 @@ print("# Echo: edgechat beside tokio, mio and the blocking floor\n")
 print("\n".join(lines))
 print()
 print(f"Medians of {rounds} interleaved rounds of {secs} s per load; server on CPU 0, "
-      f"`edgechat bench` on CPU 1. Syscalls and instructions: pingpong 64 B × 50, "
-      f"(count(2N) − count(N)) / N with N = {n} (`scripts/syscalls.sh`, "
-      f"`scripts/callgrind.sh`, not pinned). RSS: (VmRSS with {idle} connections "
+      f"`edgechat bench` on CPU 1. Syscalls and instructions: "
+      f"(count(2N) − count(N)) / N with exactly N and 2N messages, N = {n} for "
+      f"pingpong 64 B × 50 and "
+      + (f"{st_n} for stream 16 KiB × 1" if int(st_n) else "stream 16 KiB × 1 not counted")
+      + f" (`scripts/syscalls.sh`, `scripts/callgrind.sh`, `scripts/lib.sh` two_point; "
+      f"the server on CPU 0 and the driver on CPU 1 unless two servers were counted at once). RSS: (VmRSS with {idle} connections "
       f"open, each echoed once − VmRSS before) / {idle} (`scripts/idle_conns.py`). "
       f"Load average (1/5/15 min): {load0} at the start, {load1} after the timed "
       f"rounds, {load2} at the end, on {os.cpu_count()} CPUs. Commit {commit}, {took} s.")

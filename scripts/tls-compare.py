@@ -7,8 +7,9 @@ import os
 import statistics
 import sys
 
-(out, rounds, secs, n, idle, hsconns, load0, load1, load2, took, commit,
+(out, rounds, secs, counts_n, idle, hsconns, load0, load1, load2, took, commit,
  tsv) = sys.argv[1:]
+n, st_n, hs_n, sys_scale = (int(x) for x in counts_n.split())
 names = ["ours", "peer"]
 
 runs = {}
@@ -46,16 +47,20 @@ def resumed_pct(r):
     return 100 * r["resumed"] / r["handshakes"]
 
 
-def callgrind(name):
-    try:
-        with open(os.path.join(out, "callgrind.tsv")) as f:
-            for line in f:
-                k, v = line.split()
-                if k == name:
-                    return float(v)
-    except OSError:
-        pass
-    return None
+COUNTS = {}
+try:
+    with open(os.path.join(out, "counts.tsv")) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 4:
+                COUNTS[(parts[0], parts[1], parts[2])] = float(parts[3])
+except (OSError, ValueError):
+    pass
+
+
+def count(load, tool):
+    """Two-point count per operation (scripts/lib.sh two_point) for one load."""
+    return lambda name: COUNTS.get((name, load, tool))
 
 
 def idle_rss(name):
@@ -74,17 +79,25 @@ rows = [
     ("TLS pingpong 64 B × 50: p99 µs", med("pp50", "p99_us"), 0),
     ("TLS pingpong 64 B × 50: server CPU in user space, %", med("pp50", "user_pct"), 0),
     ("TLS pingpong 64 B × 50: generator CPU % of a core", med("pp50", "gen_cpu_pct"), 0),
-    ("TLS pingpong 64 B × 50: user-space instructions/msg (callgrind)", callgrind, 0),
+    ("TLS pingpong 64 B × 50: syscalls/msg", count("pp50", "syscalls"), 2),
+    ("TLS pingpong 64 B × 50: user-space instructions/msg (callgrind)", count("pp50", "callgrind"), 0),
     ("TLS stream 16 KiB × 1 (depth 4): MB/s", med("st1", "mb_per_sec"), 0),
     ("TLS stream 16 KiB × 1 (depth 4): server CPU µs/MB", med("st1", per_mb), 1),
+    ("TLS stream 16 KiB × 1 (depth 4): server CPU µs/msg", med("st1", "server_cpu_us_per_msg"), 2),
+    ("TLS stream 16 KiB × 1 (depth 4): syscalls/msg", count("st1", "syscalls"), 2),
+    ("TLS stream 16 KiB × 1 (depth 4): user-space instructions/msg (callgrind)", count("st1", "callgrind"), 0),
     ("TLS stream 16 KiB × 1 (depth 4): server CPU in user space, %", med("st1", "user_pct"), 0),
     ("TLS stream 16 KiB × 1 (depth 4): generator CPU % of a core", med("st1", "gen_cpu_pct"), 0),
     (f"full {hs}: handshakes/s", med("hsfull", "handshakes_per_sec"), 0),
     (f"full {hs}: server CPU µs/handshake", med("hsfull", "server_cpu_us_per_handshake"), 1),
+    (f"full {hs}: syscalls/handshake", count("hsfull", "syscalls"), 2),
+    (f"full {hs}: user-space instructions/handshake (callgrind)", count("hsfull", "callgrind"), 0),
     (f"full {hs}: p50 µs (connect to echo)", med("hsfull", "p50_us"), 0),
     (f"full {hs}: generator CPU % of a core", med("hsfull", "gen_cpu_pct"), 0),
     (f"resumed {hs}: handshakes/s", med("hsres", "handshakes_per_sec"), 0),
     (f"resumed {hs}: server CPU µs/handshake", med("hsres", "server_cpu_us_per_handshake"), 1),
+    (f"resumed {hs}: syscalls/handshake", count("hsres", "syscalls"), 2),
+    (f"resumed {hs}: user-space instructions/handshake (callgrind)", count("hsres", "callgrind"), 0),
     (f"resumed {hs}: p50 µs (connect to echo)", med("hsres", "p50_us"), 0),
     (f"resumed {hs}: resumed, % of handshakes", med("hsres", resumed_pct), 1),
     (f"resumed {hs}: generator CPU % of a core", med("hsres", "gen_cpu_pct"), 0),
@@ -158,8 +171,13 @@ print(f"Medians of {rounds} interleaved rounds of {secs} s per load (fresh serve
       f"per round); server on CPU 0, `edgechat bench --tls` on CPU 1; same "
       f"certificate (ECDSA P-256, `certs/`), rustls 0.23 with aws-lc-rs on both "
       f"sides, tickets on. Handshakes: a new connection each, {hsconns} at once, "
-      f"one 64 B echo, close_notify, close. Instructions: TLS pingpong 64 B × 50, "
-      f"(Ir(2N) − Ir(N)) / N with N = {n} under callgrind (not pinned). RSS: "
+      f"one 64 B echo, close_notify, close. Syscalls and instructions: "
+      f"(count(2N) − count(N)) / N with exactly N and 2N operations (`bench --count`, "
+      f"`scripts/lib.sh` two_point; the server on CPU 0 and the driver on CPU 1 "
+      f"unless both servers were counted at once); N = {n} pingpong messages, {st_n} "
+      f"stream messages, {hs_n} handshakes of each kind under callgrind (counted from "
+      f"when the server listens), {sys_scale}× those for the syscalls (perf or strace); "
+      f"a load not counted shows –. RSS: "
       f"(VmRSS with {idle} TLS connections open, handshakes done − VmRSS before) "
       f"/ {idle}. Load average (1/5/15 min): {load0} at the start, {load1} after "
       f"the timed rounds, {load2} at the end, on {os.cpu_count()} CPUs. "

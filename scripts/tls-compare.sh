@@ -18,11 +18,13 @@
 #   handshake, full (HSCONNS at once) handshakes/s, server CPU us/handshake
 #   handshake, resumed (--resume)     the same, and how many were resumed
 #
-# Then, once per server: user-space instructions per message under
-# callgrind for TLS pingpong 64 B x 50, (Ir(2N) - Ir(N)) / N with exactly N
-# and 2N messages (`bench --count`), so start-up and the 50 handshakes
-# cancel out; and server RSS per idle TLS connection with IDLE (2000)
-# connections open, handshakes done (`bench --mode idle --tls`).
+# Then, once per server and for each of those loads: syscalls and
+# user-space instructions per operation (message or handshake), each a
+# two-point difference, (count(2N) - count(N)) / N with exactly N and 2N
+# operations (`bench --count`; scripts/lib.sh two_point), so start-up and
+# the handshakes before the count cancel out; and server RSS per idle TLS
+# connection with IDLE (2000) connections open, handshakes done (`bench
+# --mode idle --tls`).
 #
 # Writes the markdown table and the goals to target/bench/tls-compare.md,
 # the same figures as `figure<TAB>ours<TAB>peer` lines to
@@ -31,9 +33,15 @@
 # row gives the share of each run the server spent runnable but waiting for
 # CPU 0 (/proc/PID/task/*/schedstat), as in echo-compare.sh.
 #
-# Environment: ROUNDS, SECS, WARMUP, N (callgrind; 10000, or 2000 with
-# --quick), IDLE (idle connections, 2000), HSCONNS (connections handshaking
-# at once, 8), TOP (ours' callgrind self cost by function, 25; 0 skips).
+# Environment: ROUNDS, SECS, WARMUP, IDLE (idle connections, 2000), HSCONNS
+# (connections handshaking at once, 8), TOP (ours' callgrind self cost per
+# pingpong message by function, 25; 0 skips), and the two-point counts:
+# N (pingpong messages; 5000, or 1000 with --quick), ST_N (stream messages;
+# 200, or 50), HS_N (handshakes, each kind; 40, or 10) under callgrind, and
+# SYS_SCALE (how many times those the syscall counts use, 4: they cost
+# next to nothing); CG_LOADS and SYS_LOADS name the loads counted (all of
+# "pp50 st1 hsfull hsres" by default); COUNT_JOBS=2 counts ours and the
+# peer at once (scripts/lib.sh each_server).
 set -euo pipefail
 CG_N=${N:-} # lib.sh sets its own default N
 # shellcheck source=scripts/lib.sh
@@ -43,10 +51,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/quick.sh"
 parse_quick "$@"
 if ((QUICK)); then
-    ROUNDS=${ROUNDS:-1} SECS=${SECS:-1} WARMUP=${WARMUP:-0.2} N=${CG_N:-2000}
+    ROUNDS=${ROUNDS:-1} SECS=${SECS:-1} WARMUP=${WARMUP:-0.2} N=${CG_N:-1000}
+    ST_N=${ST_N:-50} HS_N=${HS_N:-10}
 else
-    ROUNDS=${ROUNDS:-3} SECS=${SECS:-4} WARMUP=${WARMUP:-0.5} N=${CG_N:-10000}
+    ROUNDS=${ROUNDS:-3} SECS=${SECS:-4} WARMUP=${WARMUP:-0.5} N=${CG_N:-5000}
 fi
+ST_N=${ST_N:-200}
+HS_N=${HS_N:-40}
+SYS_SCALE=${SYS_SCALE:-4}
+CG_LOADS=${CG_LOADS:-"pp50 st1 hsfull hsres"}
+SYS_LOADS=${SYS_LOADS:-"pp50 st1 hsfull hsres"}
 IDLE=${IDLE:-2000}
 HSCONNS=${HSCONNS:-8}
 TOP=${TOP:-25}
@@ -142,59 +156,42 @@ LOADS=(
 rounds
 LOAD_MID=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# ir NAME COUNT: total Ir of server NAME under callgrind carrying exactly
-# COUNT TLS pingpong messages (64 B x 50 connections).
-ir() {
-    local name=$1 count=$2 file="$OUT/callgrind.$1.$2.out"
+# Two-point counts, per server and load: callgrind (Ir) and syscalls, the
+# counts.tsv line "name<TAB>load<TAB>tool<TAB>per operation<TAB>detail".
+COUNTS=(
+    "pp50 $N --mode pingpong --conns 50 --size 64"
+    "st1 $ST_N --mode stream --conns 1 --size 16384 --depth 4"
+    "hsfull $HS_N --mode handshake --conns $HSCONNS --size 64"
+    "hsres $HS_N --mode handshake --resume --conns $HSCONNS --size 64"
+)
+echo "syscalls and instructions per operation (two-point, callgrind N: $N, $ST_N, $HS_N)..." >&2
+TP_DIR=$OUT/twopoint
+# count NAME: every counts.tsv line of server NAME.
+count() {
+    local name=$1 spec load n flags tool ops line
     tls_argv "$name"
-    rm -f "$file"
-    start_server "$OUT/callgrind.$name.$count.log" "$OUT/callgrind.$name.pid" \
-        "${PIDWRAP[@]}" "$OUT/callgrind.$name.pid" \
-        valgrind --tool=callgrind --callgrind-out-file="$file" "${SERVER_ARGV[@]}"
-    if ! timeout --foreground 600 "$REL/edgechat" bench --tls --ca "$CA" --addr "$ADDR" \
-        --mode pingpong --conns 50 --size 64 --count "$count" --json \
-        >"$OUT/callgrind.$name.$count.json" 2>&1; then
-        cat "$OUT/callgrind.$name.$count.json" >&2
-        stop_server
-        return 1
-    fi
-    stop_server
-    awk '/^totals:/ { print $2; found = 1 } END { exit !found }' "$file"
+    for spec in "${COUNTS[@]}"; do
+        read -r load n flags <<<"$spec"
+        for tool in callgrind syscalls; do
+            if [[ $tool == callgrind ]]; then
+                [[ " $CG_LOADS " == *" $load "* ]] || continue
+            else
+                [[ " $SYS_LOADS " == *" $load "* ]] || continue
+            fi
+            ops=$n
+            [[ $tool == callgrind ]] || ops=$((n * SYS_SCALE))
+            # shellcheck disable=SC2086  # flags are words
+            if line=$(two_point "$tool" "$name.$load" "$ops" 1 bench_count --tls --ca "$CA" $flags); then
+                printf '%s\t%s\t%s\t%s\n' "$name" "$load" "$tool" "$line"
+            else
+                echo "warning: $name $load: $tool two-point count failed" >&2
+            fi
+        done
+    done
 }
-
-# selfcost FILE: "Ir function" per entry of a callgrind output (self cost).
-selfcost() {
-    callgrind_annotate --inclusive=no --threshold=100 --auto=no "$1" 2>/dev/null |
-        awk '
-            /file:function$/ { header = 1; next }
-            /^-+$/ { if (header) on = 1; next }
-            on && $1 ~ /^[0-9,]+$/ {
-                n = $1; gsub(",", "", n)
-                key = $0; sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, "", key)
-                sub(/ \[[^]]*\]$/, "", key); sub(/^.*:/, "", key)
-                sum[key] += n
-            }
-            END { for (k in sum) print sum[k], k }'
-}
-
-echo "instructions per message under callgrind (N=$N and 2N)..." >&2
-: >"$OUT/callgrind.tsv"
-for name in "${NAMES[@]}"; do
-    one=$(ir "$name" "$N") || one=
-    two=$(ir "$name" $((2 * N))) || two=
-    if [[ -n $one && -n $two ]]; then
-        printf '%s\t%s\n' "$name" "$(awk -v a="$one" -v b="$two" -v n="$N" 'BEGIN { print (b - a) / n }')" \
-            >>"$OUT/callgrind.tsv"
-    fi
-done
-if ((TOP > 0)) && [[ -s $OUT/callgrind.ours.$N.out && -s $OUT/callgrind.ours.$((2 * N)).out ]]; then
-    selfcost "$OUT/callgrind.ours.$N.out" >"$OUT/ours.$N.self"
-    selfcost "$OUT/callgrind.ours.$((2 * N)).out" >"$OUT/ours.$((2 * N)).self"
-    awk -v n="$N" '
-        NR == FNR { k = $0; sub(/^[0-9]+ /, "", k); one[k] = $1; next }
-        { k = $0; sub(/^[0-9]+ /, "", k); printf "%8.1f  %s\n", ($1 - one[k]) / n, k }
-    ' "$OUT/ours.$N.self" "$OUT/ours.$((2 * N)).self" |
-        sort -rn | awk -v top="$TOP" 'NR <= top' >"$OUT/callgrind-top.txt"
+each_server count "${NAMES[@]}" >"$OUT/counts.tsv"
+if ((TOP > 0)) && [[ -s $(tp_file ours.pp50 $((2 * N)) callgrind) ]]; then
+    selfcost_top ours.pp50 "$N" 1 "$TOP" >"$OUT/callgrind-top.txt"
 fi
 
 for name in "${NAMES[@]}"; do
@@ -209,7 +206,7 @@ for name in "${NAMES[@]}"; do
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
-python3 "$ROOT/scripts/tls-compare.py" "$OUT" "$ROUNDS" "$SECS" "$N" "$IDLE" "$HSCONNS" \
+python3 "$ROOT/scripts/tls-compare.py" "$OUT" "$ROUNDS" "$SECS" "$N $ST_N $HS_N $SYS_SCALE" "$IDLE" "$HSCONNS" \
     "$LOAD_START" "$LOAD_MID" "$LOAD_END" "$((SECONDS - T0))" \
     "$(cd "$ROOT" && git rev-parse --short HEAD)" "$TSV" >"$MD"
 cat "$MD"

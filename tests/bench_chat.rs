@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{bench_json as bench, field, Server};
+use std::process::Stdio;
+
+use common::{bench_json as bench, count, field, run_edgechat, Server};
 
 /// A chat server (the default mode) on a free port.
 fn chat_server() -> Server {
@@ -44,6 +46,9 @@ fn chat_count_delivers_every_line_to_every_receiver() {
     assert_eq!(field(&json, "lines"), 100.0, "{json}");
     assert_eq!(field(&json, "deliveries"), 300.0, "{json}");
     assert_eq!(field(&json, "errors"), 0.0, "{json}");
+    // Not one line more reached the server than was counted.
+    let stats = server.stats();
+    assert_eq!(count(&stats, "msgs_in"), 100, "{stats}");
 }
 
 #[test]
@@ -75,4 +80,30 @@ fn idle_reports_rss_per_connection() {
     assert!(field(&json, "rss_per_conn_bytes") >= 0.0, "{json}");
     assert_eq!(field(&json, "hellos"), 50.0, "{json}");
     assert_eq!(field(&json, "errors"), 0.0, "{json}");
+}
+
+#[test]
+fn idle_without_server_pid_reports_what_it_can() {
+    let server = chat_server();
+    let addr = server.addr().to_string();
+    let args = [
+        "bench", "--addr", &addr, "--json", "--mode", "idle", "--conns", "30", "--secs", "0.3",
+    ];
+    let out = run_edgechat(&args, Stdio::null(), None);
+    let json = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {json} {stderr}", out.status);
+    // Each HELLO came from the server: it accepted and greeted all 30.
+    assert_eq!(field(&json, "held_conns"), 30.0, "{json}");
+    assert_eq!(field(&json, "hellos"), 30.0, "{json}");
+    assert!(field(&json, "settle_secs") >= 0.0, "{json}");
+    assert_eq!(field(&json, "errors"), 0.0, "{json}");
+    for key in [
+        "rss_before_kib",
+        "rss_after_kib",
+        "rss_per_conn_bytes",
+        "server_cpu_us",
+    ] {
+        assert!(json.contains(&format!("\"{key}\":null")), "{key}: {json}");
+    }
 }

@@ -132,6 +132,10 @@ fn tls_handshakes_full_and_resumed() {
     let (_, counted) = server.bench(&["--mode", "handshake", "--resume", "--count", "50"]);
     assert_eq!(field(&counted, "handshakes"), 50.0, "{counted}");
     assert!(field(&counted, "resumed") > 0.0, "{counted}");
+    let (_, counted) = server.bench(&["--mode", "handshake", "--conns", "4", "--count", "30"]);
+    assert_eq!(field(&counted, "handshakes"), 30.0, "{counted}");
+    assert_eq!(field(&counted, "resumed"), 0.0, "{counted}");
+    assert_eq!(field(&counted, "errors"), 0.0, "{counted}");
 }
 
 #[test]

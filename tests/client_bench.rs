@@ -101,6 +101,17 @@ fn bench_count_reports_exactly_that_many_messages() {
 }
 
 #[test]
+fn bench_stream_count_reports_exactly_that_many_messages() {
+    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
+    let args = [
+        "--mode", "stream", "--count", "300", "--size", "16384", "--depth", "4",
+    ];
+    let json = bench(&server, &args);
+    assert_eq!(field(&json, "msgs"), 300.0, "{json}");
+    assert_eq!(field(&json, "bytes"), 300.0 * 16384.0, "{json}");
+}
+
+#[test]
 fn bench_stream_for_a_second() {
     let server = Server::start(&["--tcp", "127.0.0.1:0"]);
     let args = [

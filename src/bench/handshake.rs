@@ -21,6 +21,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::link::{Dialer, Link};
+use super::progress::Progress;
 use super::report::latency_us;
 use super::stats::Histogram;
 use super::{dialer, measure, BenchArgs, Window};
@@ -146,11 +147,13 @@ impl Handshakes<'_> {
             }
         }
         let (mut last, mut since) = (self.tally.handshakes + self.tally.failed, Instant::now());
+        let mut shown = Progress::new("handshakes");
         loop {
             let now = Instant::now();
             if until.is_some_and(|u| now >= u) || self.slots.iter().all(Option::is_none) {
                 return Ok(());
             }
+            shown.tick(now, self.tally.handshakes);
             let done = self.tally.handshakes + self.tally.failed;
             if done != last {
                 (last, since) = (done, now);

@@ -13,8 +13,9 @@
 //!   delivered once every receiver has it. Reports delivered lines and
 //!   deliveries (lines × receivers) per second, and each delivery's latency
 //!   from the timestamp inside the line ([`chat`]).
-//! - `idle`: `--conns` connections held idle for `--secs`; reports the
-//!   server's RSS before, after, and per connection ([`idle`]).
+//! - `idle`: `--conns` connections held idle for `--secs`; reports how
+//!   many were held and how long the server took to go quiet, and with
+//!   `--server-pid` its RSS before, after, and per connection ([`idle`]).
 //! - `handshake`: a new connection per handshake (`--conns` at a time),
 //!   each sending one `--size` message and reading its echo before it
 //!   closes; with `--resume`, resumed TLS handshakes. Reports handshakes
@@ -37,7 +38,10 @@
 //! messages (no warm-up then, and not one message more is sent, so an
 //! instruction count under callgrind is exact). Latencies go into a
 //! histogram with fixed buckets (within 1.6 %); nothing is allocated per
-//! message.
+//! message. While a run goes, every mode rewrites a progress line on
+//! stderr once a second when stderr is a terminal ([`progress`]): messages,
+//! deliveries, handshakes, connections or chaos actions so far, and the
+//! rate over the last second.
 //!
 //! **Is the generator the bottleneck?** The report gives the generator's own
 //! CPU time (from `/proc/self/stat`) per message and as a share of one
@@ -178,7 +182,8 @@ pub struct BenchArgs {
     /// Seconds of load before the measured window, not counted.
     #[arg(long, default_value_t = 0.5)]
     pub warmup: f64,
-    /// The server's process id: report its CPU time per message and RSS.
+    /// The server's process id: report its CPU time per message and RSS
+    /// (idle mode: its RSS per connection).
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Print one JSON object with every figure instead of the summary.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 pub use super::lineconn::LineConn;
 use super::link::Dialer;
+use super::progress::Progress;
 use crate::error::{Context, Error, Result};
 use crate::sys::epoll::{self, Epoll, Event};
 
@@ -40,8 +41,10 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Opens `n` connections with `dialer`, draining what arrives as it goes.
+    /// Opens `n` connections with `dialer`, draining what arrives as it
+    /// goes, with a progress line on a terminal.
     pub fn connect(dialer: &Dialer, n: usize) -> Result<Pool> {
+        let mut progress = Progress::new("connected");
         let mut pool = Pool {
             epoll: Epoll::new().sys("epoll_create1")?,
             events: Epoll::events(n.clamp(1, 1024)),
@@ -59,9 +62,15 @@ impl Pool {
             pool.conns.push(Some(LineConn::new(link)));
             if i % DRAIN_EVERY == DRAIN_EVERY - 1 {
                 pool.drain(Duration::ZERO)?;
+                progress.tick(Instant::now(), i as u64 + 1);
             }
         }
         Ok(pool)
+    }
+
+    /// Connections still open (not failed).
+    pub fn live(&self) -> usize {
+        self.conns.iter().flatten().count()
     }
 
     /// Connections still in their TLS handshake.
