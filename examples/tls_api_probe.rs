@@ -1,0 +1,487 @@
+//! Buffered or unbuffered rustls: a one-thread TLS echo server on either API,
+//! to measure which costs the server less per byte and per message.
+//!
+//! ```text
+//! cargo run --release --example tls_api_probe -- --api buffered|unbuffered \
+//!     [--addr 127.0.0.1:0] [--cert certs/server.crt] [--key certs/server.key]
+//! ```
+//!
+//! Same loop for both (edge-triggered epoll, `recv`/`send` from
+//! `edgechat::sys`), same config as `edgechat serve --tls` (aws-lc-rs,
+//! tickets, session cache); only the rustls calls differ, each with the
+//! fewest copies its API allows:
+//!
+//! - `buffered` (`ServerConnection`): `read_tls` from the socket (rustls
+//!   `recv`s into its own buffer, 4 KiB at a time) → `process_new_packets`
+//!   → `reader().read` into a scratch buffer → `writer().write` →
+//!   `write_tls` (one `sendmsg` of the queued records).
+//! - `unbuffered` (`UnbufferedServerConnection`): `recv` into the
+//!   connection's own buffer, as much as fits; `process_tls_records`
+//!   decrypts there in place; each record's payload is appended to a
+//!   scratch buffer; `WriteTraffic::encrypt` writes the records into the
+//!   connection's send buffer, sent with one `send`.
+//!
+//! What it answered (rustls 0.23.46): the unbuffered API is not cheaper.
+//! In this version it still copies each decrypted record into a `Vec` of
+//! its own (`ReadTraffic` hands out that copy), and `encrypt` seals each
+//! record in a fresh `Vec` before copying it into the caller's buffer, so
+//! it saves no copy and adds one on the way out. Figures and commands:
+//! benches/README.md, "Buffered or unbuffered rustls".
+//!
+//! Prints `listening on tls://ADDR` to stderr. Stops on SIGTERM.
+
+use std::error::Error;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use edgechat::sys::epoll::{self, Epoll};
+use edgechat::sys::{socket, would_block};
+use edgechat::transport::config::{load_certs, load_key};
+use rustls::server::{ServerConnection, ServerSessionMemoryCache, UnbufferedServerConnection};
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use rustls::ServerConfig;
+use slab::Slab;
+
+const LISTENER: u64 = u64::MAX;
+/// Scratch plaintext per turn: rustls's own send limit.
+const SCRATCH: usize = 64 * 1024;
+/// An unbuffered connection's receive buffer.
+const IN: usize = 64 * 1024;
+/// The largest TLS record on the wire (16 KiB + header + expansion).
+const MAX_RECORD: usize = 16 * 1024 + 5 + 256;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Api {
+    Buffered,
+    Unbuffered,
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let (api, addr, cert, key) = args()?;
+    let mut config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(load_certs(&cert)?, load_key(&key)?)?;
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
+    config.session_storage = ServerSessionMemoryCache::new(4096);
+    let config = Arc::new(config);
+
+    let listener = socket::listen_tcp(addr, 1024, false)?;
+    let ep = Epoll::new()?;
+    ep.add(listener.as_fd(), epoll::interest_read(), LISTENER)?;
+    eprintln!(
+        "listening on tls://{}",
+        socket::local_addr(listener.as_fd())?
+    );
+
+    let mut conns: Slab<Conn> = Slab::new();
+    let mut events = Epoll::events(256);
+    let mut scratch = vec![0u8; SCRATCH];
+    loop {
+        let n = ep.wait(&mut events, None)?;
+        for ev in &events[..n] {
+            let token = epoll::token(ev);
+            if token == LISTENER {
+                accept_all(&listener, &ep, &mut conns, api, &config);
+                continue;
+            }
+            let key = token as usize;
+            let Some(c) = conns.get_mut(key) else {
+                continue;
+            };
+            if epoll::is_readable(ev) || epoll::is_read_closed(ev) || epoll::is_error(ev) {
+                c.readable = true;
+            }
+            if epoll::is_read_closed(ev) {
+                c.peer_fin = true;
+            }
+            if !matches!(c.pump(&mut scratch), Ok(Open)) {
+                conns.remove(key); // drop closes the socket, which leaves the epoll set
+            }
+        }
+    }
+}
+
+fn args() -> Result<(Api, SocketAddr, PathBuf, PathBuf), String> {
+    let usage =
+        "usage: tls_api_probe --api buffered|unbuffered [--addr ADDR] [--cert PEM] [--key PEM]";
+    let (mut api, mut addr) = (None, "127.0.0.1:0".to_string());
+    let (mut cert, mut key) = (
+        "certs/server.crt".to_string(),
+        "certs/server.key".to_string(),
+    );
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value\n{usage}"))?;
+        match flag.as_str() {
+            "--api" => api = Some(value),
+            "--addr" => addr = value,
+            "--cert" => cert = value,
+            "--key" => key = value,
+            _ => return Err(format!("unknown flag {flag}\n{usage}")),
+        }
+    }
+    let api = match api.as_deref() {
+        Some("buffered") => Api::Buffered,
+        Some("unbuffered") => Api::Unbuffered,
+        _ => return Err(usage.to_string()),
+    };
+    let addr = addr.parse().map_err(|e| format!("--addr {addr}: {e}"))?;
+    Ok((api, addr, cert.into(), key.into()))
+}
+
+/// `accept4` until `EAGAIN`; each connection registered for both directions.
+fn accept_all(
+    listener: &OwnedFd,
+    ep: &Epoll,
+    conns: &mut Slab<Conn>,
+    api: Api,
+    config: &Arc<ServerConfig>,
+) {
+    loop {
+        let fd = match socket::accept(listener.as_fd()) {
+            Ok((fd, _)) => fd,
+            Err(e) if would_block(&e) => return,
+            Err(e) => return eprintln!("accept4: {e}"),
+        };
+        let tls = match api {
+            Api::Buffered => ServerConnection::new(config.clone()).map(|c| Tls::Buffered(c.into())),
+            Api::Unbuffered => UnbufferedServerConnection::new(config.clone())
+                .map(|c| Tls::Unbuffered(Unbuffered::new(c).into())),
+        };
+        let tls = match tls {
+            Ok(t) => t,
+            Err(e) => return eprintln!("TLS session: {e}"),
+        };
+        let entry = conns.vacant_entry();
+        let added = socket::set_nodelay(fd.as_fd())
+            .and_then(|()| ep.add(fd.as_fd(), epoll::interest_all(), entry.key() as u64));
+        if let Err(e) = added {
+            return eprintln!("setsockopt/epoll_ctl: {e}");
+        }
+        entry.insert(Conn {
+            fd,
+            readable: true,
+            peer_fin: false,
+            tls,
+        });
+    }
+}
+
+/// One client.
+struct Conn {
+    fd: OwnedFd,
+    /// No `EAGAIN` (or short read) since the last readable edge.
+    readable: bool,
+    peer_fin: bool,
+    tls: Tls,
+}
+
+enum Tls {
+    Buffered(Box<ServerConnection>),
+    Unbuffered(Box<Unbuffered>),
+}
+
+/// Whether a connection lives on after a pump.
+#[derive(PartialEq)]
+enum Pumped {
+    Open,
+    Done,
+}
+use Pumped::{Done, Open};
+
+impl Conn {
+    /// Sends what is owed, then echoes what the socket has, until the
+    /// socket is drained or full.
+    fn pump(&mut self, scratch: &mut [u8]) -> io::Result<Pumped> {
+        let mut sock = Sock {
+            fd: self.fd.as_fd(),
+            readable: &mut self.readable,
+            peer_fin: self.peer_fin,
+        };
+        match &mut self.tls {
+            Tls::Buffered(c) => pump_buffered(c, &mut sock, scratch),
+            Tls::Unbuffered(u) => u.pump(&mut sock, scratch),
+        }
+    }
+}
+
+/// The socket as `Read`/`Write`; a short `recv` (or `EAGAIN`) clears
+/// `readable`, as in edgechat, so no `recv` is spent on learning `EAGAIN`.
+struct Sock<'a> {
+    fd: BorrowedFd<'a>,
+    readable: &'a mut bool,
+    peer_fin: bool,
+}
+
+impl Read for Sock<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match socket::recv(self.fd, buf) {
+            Ok(n) => {
+                if n == 0 || (n < buf.len() && !self.peer_fin) {
+                    *self.readable = false;
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                *self.readable = false;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Write for Sock<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        socket::send(self.fd, buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match bufs {
+            [one] => socket::send(self.fd, one),
+            _ => socket::send_vectored(self.fd, bufs),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn tls_error(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// The buffered API: `write_tls` what is owed, move plaintext from
+/// `reader()` to `writer()`, and only then `read_tls` more.
+fn pump_buffered(
+    c: &mut ServerConnection,
+    sock: &mut Sock<'_>,
+    scratch: &mut [u8],
+) -> io::Result<Pumped> {
+    loop {
+        while c.wants_write() {
+            match c.write_tls(sock) {
+                Ok(_) => {}
+                Err(e) if would_block(&e) => return Ok(Open),
+                Err(e) => return Err(e),
+            }
+        }
+        match c.reader().read(scratch) {
+            Ok(0) => {
+                // close_notify: answer it, best effort
+                c.send_close_notify();
+                let _ = c.write_tls(sock);
+                return Ok(Done);
+            }
+            // rustls takes up to 64 KiB when it owes nothing, as it does here
+            Ok(n) => match c.writer().write(&scratch[..n])? {
+                taken if taken == n => continue,
+                _ => return Err(io::Error::other("rustls refused plaintext")),
+            },
+            Err(e) if would_block(&e) => {}
+            Err(e) => return Err(e),
+        }
+        if !*sock.readable {
+            return Ok(Open);
+        }
+        match c.read_tls(sock) {
+            Ok(0) => return Ok(Done),
+            Ok(_) => {}
+            Err(e) if would_block(&e) => return Ok(Open),
+            Err(e) => return Err(e),
+        }
+        if let Err(e) = c.process_new_packets() {
+            let _ = c.write_tls(sock); // the alert
+            return Err(tls_error(e));
+        }
+    }
+}
+
+/// The unbuffered API and the buffers it leaves to the caller.
+struct Unbuffered {
+    conn: UnbufferedServerConnection,
+    /// Ciphertext received: `input[start..end]` is not processed yet.
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    out: OutBuf,
+    peer_closed: bool,
+    closing: bool,
+}
+
+/// What `process` stopped for.
+enum Next {
+    Input,
+    Closed,
+}
+
+impl Unbuffered {
+    fn new(conn: UnbufferedServerConnection) -> Unbuffered {
+        Unbuffered {
+            conn,
+            input: vec![0; IN],
+            start: 0,
+            end: 0,
+            out: OutBuf {
+                buf: vec![0; IN + 4096],
+                start: 0,
+                end: 0,
+            },
+            peer_closed: false,
+            closing: false,
+        }
+    }
+
+    /// Process every whole record, send, receive; until drained or full.
+    fn pump(&mut self, sock: &mut Sock<'_>, scratch: &mut [u8]) -> io::Result<Pumped> {
+        loop {
+            let next = self.process(scratch)?;
+            if !self.out.flush(sock.fd)? {
+                return Ok(Open);
+            }
+            if self.closing || matches!(next, Next::Closed) {
+                return Ok(Done);
+            }
+            if !*sock.readable {
+                return Ok(Open);
+            }
+            if self.start == self.end {
+                (self.start, self.end) = (0, 0);
+            } else if self.input.len() - self.end < MAX_RECORD {
+                // only a partial record is left: move it to the front
+                self.input.copy_within(self.start..self.end, 0);
+                (self.start, self.end) = (0, self.end - self.start);
+            }
+            match sock.read(&mut self.input[self.end..]) {
+                Ok(0) => return Ok(Done),
+                Ok(n) => self.end += n,
+                Err(e) if would_block(&e) => return Ok(Open),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs the state machine over `input` until it needs more bytes:
+    /// plaintext goes to `scratch`, and is encrypted into `out` as soon as
+    /// rustls offers `WriteTraffic` (after the last whole record).
+    fn process(&mut self, scratch: &mut [u8]) -> io::Result<Next> {
+        let mut plain = 0;
+        loop {
+            let UnbufferedStatus { mut discard, state } = self
+                .conn
+                .process_tls_records(&mut self.input[self.start..self.end]);
+            let next = match state.map_err(tls_error)? {
+                ConnectionState::ReadTraffic(mut traffic) => {
+                    while let Some(record) = traffic.next_record() {
+                        let record = record.map_err(tls_error)?;
+                        discard += record.discard;
+                        let payload = record.payload;
+                        // `input` holds at most IN = SCRATCH bytes of
+                        // records, so their plaintext fits
+                        let to = scratch
+                            .get_mut(plain..plain + payload.len())
+                            .ok_or_else(|| tls_error("plaintext overflows the scratch buffer"))?;
+                        to.copy_from_slice(payload);
+                        plain += payload.len();
+                    }
+                    None
+                }
+                ConnectionState::EncodeTlsData(mut data) => {
+                    self.out.put(|buf| data.encode(buf))?;
+                    None
+                }
+                // sent from `out`, in order, by the next flush
+                ConnectionState::TransmitTlsData(data) => {
+                    data.done();
+                    None
+                }
+                ConnectionState::BlockedHandshake => Some(Next::Input),
+                ConnectionState::WriteTraffic(mut traffic) => {
+                    if plain > 0 {
+                        self.out
+                            .put(|buf| traffic.encrypt(&scratch[..plain], buf))?;
+                        plain = 0;
+                    }
+                    if self.peer_closed && !self.closing {
+                        self.out.put(|buf| traffic.queue_close_notify(buf))?;
+                        self.closing = true;
+                    }
+                    Some(Next::Input)
+                }
+                ConnectionState::PeerClosed => {
+                    self.peer_closed = true;
+                    None
+                }
+                ConnectionState::Closed => Some(Next::Closed),
+                _ => return Err(tls_error("unexpected state (early data?)")),
+            };
+            self.start += discard;
+            if let Some(next) = next {
+                return Ok(next);
+            }
+        }
+    }
+}
+
+/// Ciphertext owed to the peer: `buf[start..end]`.
+struct OutBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// The two "your buffer is too small" errors of the unbuffered API.
+trait TooSmall: std::fmt::Display {
+    fn required(&self) -> Option<usize>;
+}
+
+impl TooSmall for EncodeError {
+    fn required(&self) -> Option<usize> {
+        match self {
+            EncodeError::InsufficientSize(e) => Some(e.required_size),
+            _ => None,
+        }
+    }
+}
+
+impl TooSmall for EncryptError {
+    fn required(&self) -> Option<usize> {
+        match self {
+            EncryptError::InsufficientSize(e) => Some(e.required_size),
+            _ => None,
+        }
+    }
+}
+
+impl OutBuf {
+    /// Lets `write` fill the free tail, growing it once if rustls says so.
+    fn put<E: TooSmall>(
+        &mut self,
+        mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
+    ) -> io::Result<()> {
+        let n = match write(&mut self.buf[self.end..]) {
+            Ok(n) => n,
+            Err(e) => {
+                let required = e.required().ok_or_else(|| tls_error(&e))?;
+                self.buf.resize(self.end + required, 0);
+                write(&mut self.buf[self.end..]).map_err(tls_error)?
+            }
+        };
+        self.end += n;
+        Ok(())
+    }
+
+    /// `send` until all is sent (true) or the socket is full (false).
+    fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<bool> {
+        while self.start < self.end {
+            match socket::send(fd, &self.buf[self.start..self.end]) {
+                Ok(n) => self.start += n,
+                Err(e) if would_block(&e) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        (self.start, self.end) = (0, 0);
+        Ok(true)
+    }
+}
