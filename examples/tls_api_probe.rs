@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example tls_api_probe -- --api buffered|unbuffered \
-//!     [--addr 127.0.0.1:0] [--cert certs/server.crt] [--key certs/server.key]
+//!     [--recv 16384] [--addr 127.0.0.1:0] [--cert certs/server.crt] [--key certs/server.key]
 //! ```
 //!
 //! Same loop for both (edge-triggered epoll, `recv`/`send` from
@@ -12,21 +12,33 @@
 //! fewest copies its API allows:
 //!
 //! - `buffered` (`ServerConnection`): `read_tls` from the socket (rustls
-//!   `recv`s into its own buffer, 4 KiB at a time) → `process_new_packets`
-//!   → `reader().read` into a scratch buffer → `writer().write` →
-//!   `write_tls` (one `sendmsg` of the queued records).
+//!   `recv`s into its own buffer, which grows 4 KiB at a time up to one
+//!   record) → `process_new_packets` → `reader().read` into a scratch
+//!   buffer → `writer().write` → `write_tls` (one `send` or `sendmsg` of
+//!   the queued records).
 //! - `unbuffered` (`UnbufferedServerConnection`): `recv` into the
-//!   connection's own buffer, as much as fits; `process_tls_records`
-//!   decrypts there in place; each record's payload is appended to a
-//!   scratch buffer; `WriteTraffic::encrypt` writes the records into the
-//!   connection's send buffer, sent with one `send`.
+//!   connection's own 256 KiB buffer, `--recv` bytes a call (16 KiB by
+//!   default, as edgechat's read side; at most 64 KiB); `process_tls_records` decrypts
+//!   there in place; each record's payload is copied to a scratch buffer
+//!   (`ReadTraffic` borrows the connection, so nothing can be encrypted
+//!   until it is dropped); `WriteTraffic::encrypt` writes the records into
+//!   the connection's send buffer, sent with one `send`.
 //!
-//! What it answered (rustls 0.23.46): the unbuffered API is not cheaper.
-//! In this version it still copies each decrypted record into a `Vec` of
-//! its own (`ReadTraffic` hands out that copy), and `encrypt` seals each
-//! record in a fresh `Vec` before copying it into the caller's buffer, so
-//! it saves no copy and adds one on the way out. Figures and commands:
-//! benches/README.md, "Buffered or unbuffered rustls".
+//! What it answered, with rustls 0.23.46: the unbuffered API costs no less.
+//! `ReadTraffic` still hands out a `Vec` copy of each decrypted record (as
+//! the buffered reader does), and `encrypt` seals each record in a fresh
+//! `Vec` before copying it into the caller's buffer: per 16 KiB echoed,
+//! four copies against the buffered API's three. Server user-space
+//! instructions per message under callgrind, (Ir(2N) - Ir(N)) / N:
+//!
+//! | | buffered | unbuffered | edgechat |
+//! |---|---:|---:|---:|
+//! | stream 16 KiB x 1, depth 4 | 140 517 | 152 799 | 151 884 |
+//! | pingpong 64 B x 50 | 5 200 | 4 800 | 5 658 |
+//!
+//! Timed server CPU moved by less than the noise between identical runs.
+//! Figures, noise and commands: benches/README.md, "Buffered or
+//! unbuffered rustls".
 //!
 //! Prints `listening on tls://ADDR` to stderr. Stops on SIGTERM.
 
@@ -35,23 +47,32 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use edgechat::sys::epoll::{self, Epoll};
 use edgechat::sys::{socket, would_block};
 use edgechat::transport::config::{load_certs, load_key};
 use rustls::server::{ServerConnection, ServerSessionMemoryCache, UnbufferedServerConnection};
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
 use rustls::ServerConfig;
 use slab::Slab;
 
 const LISTENER: u64 = u64::MAX;
-/// Scratch plaintext per turn: rustls's own send limit.
-const SCRATCH: usize = 64 * 1024;
-/// An unbuffered connection's receive buffer.
-const IN: usize = 64 * 1024;
 /// The largest TLS record on the wire (16 KiB + header + expansion).
 const MAX_RECORD: usize = 16 * 1024 + 5 + 256;
+/// The most `--recv` may ask of one `recv`.
+const MAX_RECV: usize = 64 * 1024;
+/// What one `process` may find: a partial record, then one `recv`. Its
+/// plaintext fits the scratch buffer (the buffered side's scratch too:
+/// more than rustls's 64 KiB send limit).
+const SCRATCH: usize = MAX_RECORD + MAX_RECV;
+/// An unbuffered connection's receive buffer: big, so that moving a
+/// partial record to the front is rare.
+const IN: usize = 4 * MAX_RECV;
+/// Its send buffer: the records of SCRATCH bytes of plaintext, or a
+/// handshake flight.
+const OUT: usize = SCRATCH + 8 * 1024;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Api {
@@ -59,16 +80,36 @@ enum Api {
     Unbuffered,
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let (api, addr, cert, key) = args()?;
+/// The command line.
+struct Opts {
+    api: Api,
+    /// The most an unbuffered connection asks of one `recv`.
+    recv: usize,
+    addr: SocketAddr,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn main() -> ExitCode {
+    match args().map_err(Box::from).and_then(|opts| serve(&opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tls_api_probe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(opts: &Opts) -> Result<(), Box<dyn Error>> {
     let mut config = ServerConfig::builder()
         .with_no_client_auth()
-        .with_single_cert(load_certs(&cert)?, load_key(&key)?)?;
+        .with_single_cert(load_certs(&opts.cert)?, load_key(&opts.key)?)?;
     config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
     config.session_storage = ServerSessionMemoryCache::new(4096);
     let config = Arc::new(config);
 
-    let listener = socket::listen_tcp(addr, 1024, false)?;
+    let listener = socket::listen_tcp(opts.addr, 1024, false)
+        .map_err(|e| format!("listen on {}: {e}", opts.addr))?;
     let ep = Epoll::new()?;
     ep.add(listener.as_fd(), epoll::interest_read(), LISTENER)?;
     eprintln!(
@@ -84,7 +125,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         for ev in &events[..n] {
             let token = epoll::token(ev);
             if token == LISTENER {
-                accept_all(&listener, &ep, &mut conns, api, &config);
+                accept_all(&listener, &ep, &mut conns, opts, &config);
                 continue;
             }
             let key = token as usize;
@@ -104,19 +145,20 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 }
 
-fn args() -> Result<(Api, SocketAddr, PathBuf, PathBuf), String> {
-    let usage =
-        "usage: tls_api_probe --api buffered|unbuffered [--addr ADDR] [--cert PEM] [--key PEM]";
-    let (mut api, mut addr) = (None, "127.0.0.1:0".to_string());
-    let (mut cert, mut key) = (
-        "certs/server.crt".to_string(),
-        "certs/server.key".to_string(),
-    );
+fn args() -> Result<Opts, String> {
+    let usage = "usage: tls_api_probe --api buffered|unbuffered [--recv BYTES] \
+                 [--addr ADDR] [--cert PEM] [--key PEM]";
+    let mut api = None;
+    let mut recv = "16384".to_string();
+    let mut addr = "127.0.0.1:0".to_string();
+    let mut cert = "certs/server.crt".to_string();
+    let mut key = "certs/server.key".to_string();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value\n{usage}"))?;
         match flag.as_str() {
             "--api" => api = Some(value),
+            "--recv" => recv = value,
             "--addr" => addr = value,
             "--cert" => cert = value,
             "--key" => key = value,
@@ -128,8 +170,18 @@ fn args() -> Result<(Api, SocketAddr, PathBuf, PathBuf), String> {
         Some("unbuffered") => Api::Unbuffered,
         _ => return Err(usage.to_string()),
     };
+    let recv = match recv.parse() {
+        Ok(n) if (1..=MAX_RECV).contains(&n) => n,
+        _ => return Err(format!("--recv {recv}: a byte count from 1 to {MAX_RECV}")),
+    };
     let addr = addr.parse().map_err(|e| format!("--addr {addr}: {e}"))?;
-    Ok((api, addr, cert.into(), key.into()))
+    Ok(Opts {
+        api,
+        recv,
+        addr,
+        cert: cert.into(),
+        key: key.into(),
+    })
 }
 
 /// `accept4` until `EAGAIN`; each connection registered for both directions.
@@ -137,7 +189,7 @@ fn accept_all(
     listener: &OwnedFd,
     ep: &Epoll,
     conns: &mut Slab<Conn>,
-    api: Api,
+    opts: &Opts,
     config: &Arc<ServerConfig>,
 ) {
     loop {
@@ -146,10 +198,10 @@ fn accept_all(
             Err(e) if would_block(&e) => return,
             Err(e) => return eprintln!("accept4: {e}"),
         };
-        let tls = match api {
+        let tls = match opts.api {
             Api::Buffered => ServerConnection::new(config.clone()).map(|c| Tls::Buffered(c.into())),
             Api::Unbuffered => UnbufferedServerConnection::new(config.clone())
-                .map(|c| Tls::Unbuffered(Unbuffered::new(c).into())),
+                .map(|c| Tls::Unbuffered(Unbuffered::new(c, opts.recv).into())),
         };
         let tls = match tls {
             Ok(t) => t,
@@ -305,26 +357,23 @@ struct Unbuffered {
     input: Vec<u8>,
     start: usize,
     end: usize,
+    /// The most one `recv` asks for.
+    recv: usize,
     out: OutBuf,
     peer_closed: bool,
     closing: bool,
 }
 
-/// What `process` stopped for.
-enum Next {
-    Input,
-    Closed,
-}
-
 impl Unbuffered {
-    fn new(conn: UnbufferedServerConnection) -> Unbuffered {
+    fn new(conn: UnbufferedServerConnection, recv: usize) -> Unbuffered {
         Unbuffered {
             conn,
             input: vec![0; IN],
             start: 0,
             end: 0,
+            recv,
             out: OutBuf {
-                buf: vec![0; IN + 4096],
+                buf: vec![0; OUT],
                 start: 0,
                 end: 0,
             },
@@ -336,11 +385,11 @@ impl Unbuffered {
     /// Process every whole record, send, receive; until drained or full.
     fn pump(&mut self, sock: &mut Sock<'_>, scratch: &mut [u8]) -> io::Result<Pumped> {
         loop {
-            let next = self.process(scratch)?;
+            self.process(scratch)?;
             if !self.out.flush(sock.fd)? {
                 return Ok(Open);
             }
-            if self.closing || matches!(next, Next::Closed) {
+            if self.closing {
                 return Ok(Done);
             }
             if !*sock.readable {
@@ -348,12 +397,12 @@ impl Unbuffered {
             }
             if self.start == self.end {
                 (self.start, self.end) = (0, 0);
-            } else if self.input.len() - self.end < MAX_RECORD {
+            } else if IN - self.end < self.recv {
                 // only a partial record is left: move it to the front
                 self.input.copy_within(self.start..self.end, 0);
                 (self.start, self.end) = (0, self.end - self.start);
             }
-            match sock.read(&mut self.input[self.end..]) {
+            match sock.read(&mut self.input[self.end..self.end + self.recv]) {
                 Ok(0) => return Ok(Done),
                 Ok(n) => self.end += n,
                 Err(e) if would_block(&e) => return Ok(Open),
@@ -365,38 +414,38 @@ impl Unbuffered {
     /// Runs the state machine over `input` until it needs more bytes:
     /// plaintext goes to `scratch`, and is encrypted into `out` as soon as
     /// rustls offers `WriteTraffic` (after the last whole record).
-    fn process(&mut self, scratch: &mut [u8]) -> io::Result<Next> {
+    fn process(&mut self, scratch: &mut [u8]) -> io::Result<()> {
         let mut plain = 0;
         loop {
             let UnbufferedStatus { mut discard, state } = self
                 .conn
                 .process_tls_records(&mut self.input[self.start..self.end]);
-            let next = match state.map_err(tls_error)? {
+            // whether to ask rustls again before waiting for input
+            let more = match state.map_err(tls_error)? {
                 ConnectionState::ReadTraffic(mut traffic) => {
                     while let Some(record) = traffic.next_record() {
                         let record = record.map_err(tls_error)?;
                         discard += record.discard;
                         let payload = record.payload;
-                        // `input` holds at most IN = SCRATCH bytes of
-                        // records, so their plaintext fits
+                        // at most SCRATCH bytes of records are new
                         let to = scratch
                             .get_mut(plain..plain + payload.len())
                             .ok_or_else(|| tls_error("plaintext overflows the scratch buffer"))?;
                         to.copy_from_slice(payload);
                         plain += payload.len();
                     }
-                    None
+                    true
                 }
                 ConnectionState::EncodeTlsData(mut data) => {
                     self.out.put(|buf| data.encode(buf))?;
-                    None
+                    true
                 }
                 // sent from `out`, in order, by the next flush
                 ConnectionState::TransmitTlsData(data) => {
                     data.done();
-                    None
+                    true
                 }
-                ConnectionState::BlockedHandshake => Some(Next::Input),
+                ConnectionState::BlockedHandshake => false,
                 ConnectionState::WriteTraffic(mut traffic) => {
                     if plain > 0 {
                         self.out
@@ -407,18 +456,21 @@ impl Unbuffered {
                         self.out.put(|buf| traffic.queue_close_notify(buf))?;
                         self.closing = true;
                     }
-                    Some(Next::Input)
+                    false
                 }
                 ConnectionState::PeerClosed => {
                     self.peer_closed = true;
-                    None
+                    true
                 }
-                ConnectionState::Closed => Some(Next::Closed),
+                ConnectionState::Closed => {
+                    self.closing = true;
+                    false
+                }
                 _ => return Err(tls_error("unexpected state (early data?)")),
             };
             self.start += discard;
-            if let Some(next) = next {
-                return Ok(next);
+            if !more {
+                return Ok(());
             }
         }
     }
@@ -431,44 +483,15 @@ struct OutBuf {
     end: usize,
 }
 
-/// The two "your buffer is too small" errors of the unbuffered API.
-trait TooSmall: std::fmt::Display {
-    fn required(&self) -> Option<usize>;
-}
-
-impl TooSmall for EncodeError {
-    fn required(&self) -> Option<usize> {
-        match self {
-            EncodeError::InsufficientSize(e) => Some(e.required_size),
-            _ => None,
-        }
-    }
-}
-
-impl TooSmall for EncryptError {
-    fn required(&self) -> Option<usize> {
-        match self {
-            EncryptError::InsufficientSize(e) => Some(e.required_size),
-            _ => None,
-        }
-    }
-}
-
 impl OutBuf {
-    /// Lets `write` fill the free tail, growing it once if rustls says so.
-    fn put<E: TooSmall>(
+    /// Lets `write` fill the free tail. `out` is empty whenever new input
+    /// is processed (nothing is received until it is sent), and at most
+    /// SCRATCH bytes of input are new, so the tail is big enough.
+    fn put<E: std::fmt::Display>(
         &mut self,
-        mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
+        write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
     ) -> io::Result<()> {
-        let n = match write(&mut self.buf[self.end..]) {
-            Ok(n) => n,
-            Err(e) => {
-                let required = e.required().ok_or_else(|| tls_error(&e))?;
-                self.buf.resize(self.end + required, 0);
-                write(&mut self.buf[self.end..]).map_err(tls_error)?
-            }
-        };
-        self.end += n;
+        self.end += write(&mut self.buf[self.end..]).map_err(tls_error)?;
         Ok(())
     }
 
