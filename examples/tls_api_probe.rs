@@ -18,27 +18,30 @@
 //!   the queued records).
 //! - `unbuffered` (`UnbufferedServerConnection`): `recv` into the
 //!   connection's own 256 KiB buffer, `--recv` bytes a call (16 KiB by
-//!   default, as edgechat's read side; at most 64 KiB); `process_tls_records` decrypts
-//!   there in place; each record's payload is copied to a scratch buffer
+//!   default, as edgechat's read side; at most 64 KiB);
+//!   `process_tls_records` decrypts there in place; each record's payload
+//!   is copied to a scratch buffer
 //!   (`ReadTraffic` borrows the connection, so nothing can be encrypted
 //!   until it is dropped); `WriteTraffic::encrypt` writes the records into
 //!   the connection's send buffer, sent with one `send`.
 //!
-//! What it answered, with rustls 0.23.46: the unbuffered API costs no less.
-//! `ReadTraffic` still hands out a `Vec` copy of each decrypted record (as
-//! the buffered reader does), and `encrypt` seals each record in a fresh
-//! `Vec` before copying it into the caller's buffer: per 16 KiB echoed,
-//! four copies against the buffered API's three. Server user-space
-//! instructions per message under callgrind, (Ir(2N) - Ir(N)) / N:
+//! What it answered, with rustls 0.23.46: switching edgechat to the
+//! unbuffered API is not worth it yet. `ReadTraffic` still hands out a
+//! `Vec` copy of each decrypted record (as the buffered reader does), and
+//! `encrypt` seals each record in a fresh `Vec` before copying it into the
+//! caller's buffer: per 16 KiB echoed, four copies against the buffered
+//! API's three. Server user-space instructions per message under
+//! callgrind, (Ir(2N) - Ir(N)) / N, medians of 3 runs:
 //!
 //! | | buffered | unbuffered | edgechat |
 //! |---|---:|---:|---:|
-//! | stream 16 KiB x 1, depth 4 | 140 517 | 152 799 | 151 884 |
-//! | pingpong 64 B x 50 | 5 200 | 4 800 | 5 658 |
+//! | stream 16 KiB x 1, depth 4 | 140 487 | 154 821 | 151 884 |
+//! | pingpong 64 B x 50 | 5 221 | 4 816 | 5 658 |
 //!
-//! Timed server CPU moved by less than the noise between identical runs.
-//! Figures, noise and commands: benches/README.md, "Buffered or
-//! unbuffered rustls".
+//! Timed server CPU (medians of 20 rounds, same order): stream 900 / 852
+//! / 839 us per MB, pingpong 6.01 / 5.98 / 6.10 us per message; identical
+//! runs on this shared machine differ by about 3 %. Noise and commands:
+//! benches/README.md, "Buffered or unbuffered rustls".
 //!
 //! Prints `listening on tls://ADDR` to stderr. Stops on SIGTERM.
 
