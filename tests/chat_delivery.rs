@@ -250,6 +250,27 @@ fn unfinished_line_times_out() {
     a.expect(&[&format!("MSG {} fresh", b.nick)]);
 }
 
+/// `--line-timeout` counts from the first byte of the line that is
+/// unfinished now: a client whose every line takes 0.5 s, each read ending
+/// one line and starting the next, never times out.
+#[test]
+fn line_timeout_counts_from_the_unfinished_lines_first_byte() {
+    let srv = Server::start(&["--line-timeout", "2"]);
+    let mut a = srv.join();
+    let mut b = srv.join();
+    a.line();
+    b.raw(b"l0");
+    for i in 1..=8 {
+        thread::sleep(Duration::from_millis(500));
+        b.raw(format!("-end\nl{i}").as_bytes());
+    }
+    b.raw(b"-end\n");
+    for i in 0..=8 {
+        a.expect(&[&format!("MSG {} l{i}-end", b.nick)]);
+    }
+    b.expect_nothing(); // no `ERR line-timeout` came first
+}
+
 #[test]
 fn shutdown_delivers_queued_lines_then_says_so() {
     let mut srv = Server::start(&[]);
