@@ -47,9 +47,9 @@ fn sigterm_delivers_queued_lines_then_shutdown_and_removes_the_pidfile() {
         a.expect(&[&format!("MSG {nick} line {i}")]);
     }
     a.expect(&["ERR server-shutdown"]);
-    a.expect_eof();
+    a.expect_fin();
     b.expect(&["ERR server-shutdown"]);
-    b.expect_eof();
+    b.expect_fin();
     wait_until("the daemon to exit", || !alive(d.pid));
     assert!(!d.pidfile.exists(), "pidfile left behind");
     assert!(log_has(&d.log, "shutdown complete"));
