@@ -204,7 +204,7 @@ fn half_close_handles_lines_then_closes() {
     let mut nicks = [a.nick.clone(), b.nick.clone()];
     nicks.sort_by_key(|n| n.to_ascii_lowercase());
     b.expect(&[&format!("WHO lobby {} {}", nicks[0], nicks[1])]);
-    b.expect_eof();
+    b.expect_fin();
     a.expect(&[
         &format!("MSG {} first", b.nick),
         &format!("MSG {} second", b.nick),
@@ -234,7 +234,7 @@ fn idle_client_is_pinged_then_cut() {
     assert!(ping.starts_with("PING "), "{ping}");
     // b stays silent: after one more idle period it is cut.
     b.expect(&["ERR idle-timeout"]);
-    b.expect_eof();
+    b.expect_fin();
     polite.join().expect("polite client");
 }
 
@@ -286,9 +286,38 @@ fn shutdown_delivers_queued_lines_then_says_so() {
         a.expect(&[&format!("MSG {} line {i}", b.nick)]);
     }
     a.expect(&["ERR server-shutdown"]);
-    a.expect_eof();
+    a.expect_fin();
     b.expect(&["ERR server-shutdown"]);
-    b.expect_eof();
+    b.expect_fin();
+    assert_eq!(srv.wait_exit(), 0);
+}
+
+/// A client that sent `/quit` and has not yet read its `BYE` when the
+/// server shuts down gets everything owed, `BYE` last, then a clean close:
+/// no `ERR server-shutdown` after its `BYE`.
+#[test]
+fn quit_just_before_shutdown_gets_bye_and_no_shutdown_error() {
+    let mut srv = Server::start(&["--sndbuf", "4096"]);
+    let mut tx = srv.join();
+    let mut q = connect_tiny_rcvbuf(&srv);
+    tx.expect(&[&format!("JOIN {}", q.nick)]);
+    // 200 KB: far more than the kernel's buffers hold for `q`, which does
+    // not read yet, so the rest (and then its `BYE`) waits in the server.
+    let payload = "p".repeat(1000);
+    for i in 0..200 {
+        tx.send(&format!("{i} {payload}"));
+    }
+    tx.expect_nothing(); // every line is queued for `q`
+    q.send("/quit");
+    tx.expect(&[&format!("QUIT {}", q.nick)]);
+    srv.signal(libc::SIGTERM);
+    for i in 0..200 {
+        q.expect(&[&format!("MSG {} {i} {payload}", tx.nick)]);
+    }
+    q.expect(&["BYE"]);
+    q.expect_fin();
+    tx.expect(&["ERR server-shutdown"]);
+    tx.expect_fin();
     assert_eq!(srv.wait_exit(), 0);
 }
 

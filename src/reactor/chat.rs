@@ -201,6 +201,9 @@ impl Reactor {
         match self.conns.get_mut(key) {
             // Still shaking hands: never got HELLO, gets only close_notify.
             Some(c) if c.transport.handshaking() => {}
+            // Already closing (after `/quit`, its EOF or `ERR idle-timeout`)
+            // or cut: its last line is said; nothing comes after it.
+            Some(c) if c.phase == Phase::Closing || c.cut => {}
             Some(c) => c.out.push_copy(SERVER_SHUTDOWN),
             None => {}
         }
