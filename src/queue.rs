@@ -109,6 +109,13 @@ impl OutQueue {
         n
     }
 
+    /// True when the front buffer is partly sent: the bytes that went out
+    /// end inside it (for chat, inside a line).
+    #[inline]
+    pub fn partly_sent(&self) -> bool {
+        self.head > 0
+    }
+
     /// Buffers queued.
     #[inline]
     pub fn chunks(&self) -> usize {

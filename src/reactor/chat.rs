@@ -188,8 +188,9 @@ impl Reactor {
                     "connection {key}: slow consumer, {} bytes owed, cut",
                     c.out.len()
                 );
-                // Best effort: the line is only seen if the socket takes it.
-                c.transport.send_last(c.fd.as_fd(), SLOW_CONSUMER);
+                // Best effort: the line is only seen if the socket takes it
+                // (and only between lines).
+                c.transport.send_last(c.fd.as_fd(), &c.out, SLOW_CONSUMER);
             }
             self.close(key, Departure::Cut("slow-consumer"));
         }
