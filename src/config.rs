@@ -119,7 +119,9 @@ pub struct ServeArgs {
     /// listener; without listener flags, listen on 127.0.0.1:7443 alone.
     #[arg(long)]
     pub tls_only: bool,
-    /// Bytes the server may owe one client before it stops reading from it.
+    /// Bytes the server may owe one client (each queued line counted with
+    /// what it costs in memory) before echo stops reading from it, or chat
+    /// cuts it as a slow consumer.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_output: usize,
     /// Kernel send buffer per client in bytes (`SO_SNDBUF`; the kernel

@@ -115,10 +115,12 @@ impl Conn {
             && self.owed() <= max_output
     }
 
-    /// Bytes owed: queued plaintext plus what TLS has not sent yet.
+    /// What the client is owed, as counted against `--max-output`: the
+    /// queue's cost (its bytes plus what each queued buffer costs in memory,
+    /// see [`crate::queue::CHUNK_COST`]) plus what TLS has not sent yet.
     #[inline]
     pub fn owed(&self) -> usize {
-        self.out.len() + self.transport.in_flight()
+        self.out.cost() + self.transport.in_flight()
     }
 
     /// Reads what the client sent into `buf`; 0 means nothing more for now

@@ -15,6 +15,20 @@ const MAX_IOV: usize = 64;
 /// a `VecDeque` allocates: 4 x 24 bytes).
 const KEEP_CHUNKS: usize = 4;
 
+/// What one queued buffer costs beyond its bytes. `--max-output` bounds a
+/// client's bytes plus this much per buffer, so that it bounds memory: a
+/// client owed a million tiny lines holds a million of these.
+/// - Its slot in the queue's array: 24 bytes (a [`Chunk`]), counted twice,
+///   as the array grows by doubling and so may be half spare slots: 48.
+/// - A shared line's allocation beyond its bytes (a slow client may be the
+///   last to hold it): the `Rc`'s strong and weak counts, 16; malloc's size
+///   word, 8; rounding up to 8 bytes (the `Rc`'s layout), then to malloc's
+///   16-byte granules, at most 15 in all.
+///
+/// 48 + 16 + 8 + 15 = 87, rounded up to 88.
+pub const CHUNK_COST: usize = 88;
+const _: () = assert!(CHUNK_COST > 2 * std::mem::size_of::<Chunk>() + 16 + 8 + 15);
+
 /// One buffer waiting in an output queue.
 #[derive(Debug)]
 pub enum Chunk {
@@ -57,6 +71,13 @@ impl OutQueue {
     #[inline]
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// What the queue costs, as counted against `--max-output`: its bytes
+    /// plus [`CHUNK_COST`] per buffer.
+    #[inline]
+    pub fn cost(&self) -> usize {
+        self.len + self.chunks.len() * CHUNK_COST
     }
 
     /// True when nothing is owed.
@@ -107,6 +128,13 @@ impl OutQueue {
             total += bytes.len();
         }
         n
+    }
+
+    /// True when the front buffer is partly sent: the bytes that went out
+    /// end inside it (for chat, inside a line).
+    #[inline]
+    pub fn partly_sent(&self) -> bool {
+        self.head > 0
     }
 
     /// Buffers queued.

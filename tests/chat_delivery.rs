@@ -146,6 +146,93 @@ fn slow_consumer_is_cut_and_nobody_else_loses_a_line() {
     drop(slow);
 }
 
+/// A slow consumer is cut between lines: what it receives is whole lines,
+/// perhaps `ERR slow-consumer` last, and at most the start of one more line
+/// (the one being sent when it was cut) with nothing after it; never the
+/// `ERR` spliced into a line it had been sent part of. Readers that read a
+/// little at a time make room in the socket while the server still fills
+/// it, so a cut often finds a line half sent.
+#[test]
+fn a_cut_client_receives_only_whole_lines() {
+    let srv = Server::start(&["--max-output", "1024", "--sndbuf", "4096"]);
+    let mut tx = srv.join();
+    for _ in 0..3 {
+        cut_readers_get_whole_lines(&srv, &mut tx, 12);
+    }
+}
+
+/// Line `i` of [`cut_readers_get_whole_lines`]'s sender: its length varies.
+fn numbered(i: usize) -> String {
+    format!("{i} {}", "p".repeat((i * 37) % 700))
+}
+
+/// `n` slow readers join; `tx` floods them until every one is cut; then
+/// each reader's bytes are checked.
+fn cut_readers_get_whole_lines(srv: &Server, tx: &mut Client, n: usize) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut readers = Vec::new();
+    for _ in 0..n {
+        let mut c = connect_tiny_rcvbuf(srv);
+        tx.expect(&[&format!("JOIN {}", c.nick)]);
+        readers.push(thread::spawn(move || {
+            let (mut got, mut buf) = (Vec::new(), [0u8; 300]);
+            // Whatever ends the stream (EOF or a reset), what came before it
+            // is what is checked.
+            while let Ok(n @ 1..) = c.r.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+                thread::sleep(Duration::from_micros(200));
+            }
+            got
+        }));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut w = tx.stream().try_clone().expect("clone");
+    let done = stop.clone();
+    let writer = thread::spawn(move || {
+        for i in 0..100_000 {
+            if done.load(Ordering::Relaxed) {
+                return;
+            }
+            w.write_all(format!("{}\n", numbered(i)).as_bytes())
+                .expect("write");
+        }
+    });
+    for _ in 0..n {
+        let l = tx.line();
+        assert!(l.ends_with(" slow-consumer"), "{l}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    tx.expect_nothing(); // the server has handled every line sent
+    let msg = format!("MSG {} ", tx.nick);
+    let (mut errs, mut partial) = (0, 0);
+    for r in readers {
+        let got = String::from_utf8(r.join().expect("reader")).expect("UTF-8");
+        let (whole, rest) = got.rsplit_once('\n').expect("HELLO at least");
+        let lines: Vec<&str> = whole.split('\n').collect();
+        let err = lines.last() == Some(&"ERR slow-consumer");
+        for l in &lines[..lines.len() - usize::from(err)] {
+            let ok = match l.strip_prefix(&msg) {
+                Some(text) => {
+                    let i = text.split(' ').next().and_then(|i| i.parse().ok());
+                    i.is_some_and(|i| text == numbered(i))
+                }
+                None => ["HELLO ", "JOIN ", "QUIT "]
+                    .iter()
+                    .any(|k| l.starts_with(k)),
+            };
+            assert!(ok, "not a whole line: {l:?}");
+        }
+        assert!(!err || rest.is_empty(), "bytes after ERR: {rest:?}");
+        assert!(!rest.contains("ERR"), "ERR in a partial line: {rest:?}");
+        errs += usize::from(err);
+        partial += usize::from(!rest.is_empty());
+    }
+    eprintln!("{n} cut: {errs} told ERR slow-consumer, {partial} in mid-line");
+}
+
 #[test]
 fn broadcast_reaches_2000_clients() {
     let srv = Server::start(&[]);
@@ -204,7 +291,7 @@ fn half_close_handles_lines_then_closes() {
     let mut nicks = [a.nick.clone(), b.nick.clone()];
     nicks.sort_by_key(|n| n.to_ascii_lowercase());
     b.expect(&[&format!("WHO lobby {} {}", nicks[0], nicks[1])]);
-    b.expect_eof();
+    b.expect_fin();
     a.expect(&[
         &format!("MSG {} first", b.nick),
         &format!("MSG {} second", b.nick),
@@ -234,7 +321,7 @@ fn idle_client_is_pinged_then_cut() {
     assert!(ping.starts_with("PING "), "{ping}");
     // b stays silent: after one more idle period it is cut.
     b.expect(&["ERR idle-timeout"]);
-    b.expect_eof();
+    b.expect_fin();
     polite.join().expect("polite client");
 }
 
@@ -248,6 +335,27 @@ fn unfinished_line_times_out() {
     b.expect(&["ERR line-timeout"]);
     b.send("fresh");
     a.expect(&[&format!("MSG {} fresh", b.nick)]);
+}
+
+/// `--line-timeout` counts from the first byte of the line that is
+/// unfinished now: a client whose every line takes 0.5 s, each read ending
+/// one line and starting the next, never times out.
+#[test]
+fn line_timeout_counts_from_the_unfinished_lines_first_byte() {
+    let srv = Server::start(&["--line-timeout", "2"]);
+    let mut a = srv.join();
+    let mut b = srv.join();
+    a.line();
+    b.raw(b"l0");
+    for i in 1..=8 {
+        thread::sleep(Duration::from_millis(500));
+        b.raw(format!("-end\nl{i}").as_bytes());
+    }
+    b.raw(b"-end\n");
+    for i in 0..=8 {
+        a.expect(&[&format!("MSG {} l{i}-end", b.nick)]);
+    }
+    b.expect_nothing(); // no `ERR line-timeout` came first
 }
 
 #[test]
@@ -265,9 +373,38 @@ fn shutdown_delivers_queued_lines_then_says_so() {
         a.expect(&[&format!("MSG {} line {i}", b.nick)]);
     }
     a.expect(&["ERR server-shutdown"]);
-    a.expect_eof();
+    a.expect_fin();
     b.expect(&["ERR server-shutdown"]);
-    b.expect_eof();
+    b.expect_fin();
+    assert_eq!(srv.wait_exit(), 0);
+}
+
+/// A client that sent `/quit` and has not yet read its `BYE` when the
+/// server shuts down gets everything owed, `BYE` last, then a clean close:
+/// no `ERR server-shutdown` after its `BYE`.
+#[test]
+fn quit_just_before_shutdown_gets_bye_and_no_shutdown_error() {
+    let mut srv = Server::start(&["--sndbuf", "4096"]);
+    let mut tx = srv.join();
+    let mut q = connect_tiny_rcvbuf(&srv);
+    tx.expect(&[&format!("JOIN {}", q.nick)]);
+    // 200 KB: far more than the kernel's buffers hold for `q`, which does
+    // not read yet, so the rest (and then its `BYE`) waits in the server.
+    let payload = "p".repeat(1000);
+    for i in 0..200 {
+        tx.send(&format!("{i} {payload}"));
+    }
+    tx.expect_nothing(); // every line is queued for `q`
+    q.send("/quit");
+    tx.expect(&[&format!("QUIT {}", q.nick)]);
+    srv.signal(libc::SIGTERM);
+    for i in 0..200 {
+        q.expect(&[&format!("MSG {} {i} {payload}", tx.nick)]);
+    }
+    q.expect(&["BYE"]);
+    q.expect_fin();
+    tx.expect(&["ERR server-shutdown"]);
+    tx.expect_fin();
     assert_eq!(srv.wait_exit(), 0);
 }
 

@@ -101,6 +101,29 @@ fn direct_message() {
     a.expect(&["ERR no-such-nick", "ERR bad-args"]);
 }
 
+/// `/nick` and `/join` take exactly one argument; `/join` to the room one
+/// is in answers as a join does, and nobody hears `PART` or `JOIN`.
+#[test]
+fn nick_and_join_take_one_argument() {
+    let srv = Server::start(&[]);
+    let mut a = srv.join();
+    let mut b = srv.join();
+    a.expect(&[&format!("JOIN {}", b.nick)]);
+    a.send("/nick");
+    a.send("/nick x y");
+    a.send("/join");
+    a.send("/join den attic");
+    a.expect(&["ERR bad-args"; 4]);
+    let mut nicks = [a.nick.clone(), b.nick.clone()];
+    nicks.sort_by_key(|n| n.to_ascii_lowercase());
+    a.send("/join LOBBY");
+    a.expect(&[
+        "OK join lobby",
+        &format!("WHO lobby {} {}", nicks[0], nicks[1]),
+    ]);
+    b.expect_nothing(); // no NICK, PART or JOIN
+}
+
 #[test]
 fn join_who_rooms() {
     let srv = Server::start(&[]);
@@ -155,8 +178,13 @@ fn ping_pong_stats_help() {
         assert!(s.contains(k), "{s} lacks {k}");
     }
     a.send("/help");
-    let h = a.line();
-    assert!(h.starts_with("HELP "), "{h}");
+    for _ in 0..6 {
+        let h = a.line();
+        assert!(h.starts_with("HELP "), "{h:?}");
+        // Fields are separated by one space (PROTOCOL.md §2).
+        assert!(!h.contains("  ") && !h.ends_with(' '), "{h:?}");
+    }
+    a.expect_nothing();
 }
 
 #[test]
@@ -165,10 +193,24 @@ fn quit_says_bye_then_closes() {
     let mut a = srv.join();
     let mut b = srv.join();
     a.line();
-    a.send("/quit gone fishing");
+    a.send("/quit gone  fishing"); // kept as sent, inner spaces too
     a.expect(&["BYE"]);
-    a.expect_eof();
-    b.expect(&[&format!("QUIT {} gone fishing", a.nick)]);
+    a.expect_fin();
+    b.expect(&[&format!("QUIT {} gone  fishing", a.nick)]);
+}
+
+/// `/quit` alone: `BYE`, a clean close, and the room hears `QUIT <nick>`.
+#[test]
+fn quit_without_a_reason() {
+    let srv = Server::start(&[]);
+    let mut a = srv.join();
+    let mut b = srv.join();
+    a.line();
+    a.send("/quit");
+    a.expect(&["BYE"]);
+    a.expect_fin();
+    b.expect(&[&format!("QUIT {}", a.nick)]);
+    b.expect_nothing();
 }
 
 #[test]
@@ -177,11 +219,17 @@ fn errors_for_bad_lines_keep_the_connection() {
     let mut a = srv.join();
     a.send("/frob");
     a.send("/who extra");
+    a.send("/rooms x");
+    a.send("/stats x");
+    a.send("/ping a b");
     a.raw(b"\xff\xfe not utf8\n");
     a.send(&"x".repeat(17));
     a.send(&"y".repeat(16));
     a.expect(&[
         "ERR unknown-command",
+        "ERR bad-args",
+        "ERR bad-args",
+        "ERR bad-args",
         "ERR bad-args",
         "ERR bad-utf8",
         "ERR line-too-long",
@@ -224,7 +272,7 @@ fn server_full() {
     a.expect(&[&format!("JOIN {}", b.nick)]);
     let mut c = chatkit::Client::connect(srv.addr);
     c.expect(&["ERR server-full"]);
-    c.expect_eof();
+    c.expect_fin();
     let gone = b.nick.clone();
     drop(b);
     // Once the server has seen the slot free up, the next client is served.

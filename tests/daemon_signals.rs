@@ -6,7 +6,6 @@ mod chatkit;
 mod common;
 mod daemonkit;
 
-use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
 use std::process::{Command, Stdio};
@@ -29,16 +28,6 @@ fn sighup_after_rename_opens_a_new_log_and_sigusr1_logs_stats() {
     wait_until("the stats line", || log_has(&d.log, "stats: clients=0"));
     assert!(log_has(&rotated, "listening on tcp://"));
     assert!(!log_has(&rotated, "stats:"), "written to the rotated file");
-}
-
-/// Asserts the server ends the stream with a FIN after nothing more: a
-/// clean EOF, not a reset.
-fn expect_clean_eof<S: Read + Write>(c: &mut chatkit::Client<S>) {
-    let mut rest = Vec::new();
-    match c.r.read_to_end(&mut rest) {
-        Ok(_) => assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest)),
-        Err(e) => panic!("no clean EOF: {e}"),
-    }
 }
 
 #[test]
@@ -78,9 +67,9 @@ fn sigterm_delivers_queued_lines_then_shutdown_and_removes_the_pidfile() {
         assert_eq!(a.line(), format!("MSG {nick} line {i}"));
     }
     a.expect(&["ERR server-shutdown"]);
-    expect_clean_eof(&mut a);
+    a.expect_fin();
     b.expect(&["ERR server-shutdown"]);
-    expect_clean_eof(&mut b);
+    b.expect_fin();
     wait_until("the daemon to exit", || !alive(d.pid));
     assert!(!d.pidfile.exists(), "pidfile left behind");
     assert!(log_has(&d.log, "shutdown complete"));

@@ -64,7 +64,7 @@ fn max_per_ip_refuses_the_extra_connection_with_server_full() {
     a.expect(&[&format!("JOIN {bnick}")]);
     let mut third = chatkit::Client::over(connect_from("127.0.0.1", srv.tcp));
     assert_eq!(third.line(), "ERR server-full");
-    third.expect_eof();
+    third.expect_fin();
     // Another address is counted on its own.
     let mut other = chatkit::Client::over(connect_from("127.0.0.2", srv.tcp));
     let onick = nick_of(&hello(&mut other));
@@ -85,7 +85,7 @@ fn max_per_ip_refuses_the_extra_connection_with_server_full() {
     // One leaves; its slot is free for the same address again.
     b.send("/quit");
     b.expect(&["BYE"]);
-    b.expect_eof();
+    b.expect_fin();
     let end = Instant::now() + WAIT;
     let mut newcomer = loop {
         let mut c = chatkit::Client::over(connect_from("127.0.0.1", srv.tcp));
@@ -392,7 +392,7 @@ fn max_conn_rate_refuses_a_host_that_connects_too_fast() {
     let start = Instant::now();
     let mut sixth = chatkit::Client::over(connect_from("127.0.0.1", srv.tcp));
     assert_eq!(sixth.line(), "ERR server-full");
-    sixth.expect_eof();
+    sixth.expect_fin();
     let mut other = chatkit::Client::over(connect_from("127.0.0.2", srv.tcp));
     hello(&mut other);
     // One more is allowed every 200 ms: a later attempt gets in.

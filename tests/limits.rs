@@ -340,6 +340,65 @@ fn lines_after_a_slow_consumer_cut_are_not_handled() {
     drop(asker);
 }
 
+/// `--max-output` bounds memory, not only bytes: a chat client that never
+/// reads, sent many tiny lines, costs the server at most about
+/// `--max-output` before it is cut (each queued line counts its queue slot
+/// and allocation, not just its 14 bytes, which alone would let it hold
+/// some 300 000 lines and 25 MB).
+#[test]
+fn a_slow_consumer_of_tiny_lines_costs_at_most_max_output() {
+    const MAX_OUTPUT: u64 = 4 * MIB;
+    let max = MAX_OUTPUT.to_string();
+    let server = Server::start_mode(
+        "chat",
+        &[
+            "--tcp",
+            "127.0.0.1:0",
+            "--max-output",
+            &max,
+            "--sndbuf",
+            "4096",
+        ],
+    );
+    let mut talker = connect(server.addr());
+    let hog = connect_small_rcvbuf(server.addr(), 4096);
+    // HELLO, then JOIN of the hog: the talker reads nothing else until
+    // the hog is cut.
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    wait_until("the hog to join", || {
+        let n = std::io::Read::read(&mut talker, &mut buf).expect("read");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.contains("JOIN ")
+    });
+    let before = server.rss();
+    // 400 000 lines of 1 byte, each relayed to the hog as 14 bytes or so.
+    let mut w = talker.try_clone().expect("clone");
+    let writer = thread::spawn(move || w.write_all(&b"x\n".repeat(400_000)));
+    wait_until("the hog to be cut", || {
+        let n = std::io::Read::read(&mut talker, &mut buf).expect("read");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.contains(" slow-consumer\n")
+    });
+    let grew = server.peak_rss().saturating_sub(before);
+    writer.join().expect("writer").expect("write");
+    eprintln!(
+        "peak RSS {} KiB over {} KiB before the flood, --max-output {} KiB",
+        grew / 1024,
+        before / 1024,
+        MAX_OUTPUT / 1024
+    );
+    // The hog's lines, with their slots and allocations, within
+    // --max-output; 1 MiB more for everything else the server touched.
+    assert!(
+        grew <= MAX_OUTPUT + MIB,
+        "the server grew by {} KiB for a client cut at --max-output {} KiB",
+        grew / 1024,
+        MAX_OUTPUT / 1024
+    );
+    drop(hog);
+}
+
 /// `--sndbuf`: the kernel's send buffer for a client that stops reading
 /// stays at the size asked (the kernel doubles it), instead of growing up
 /// to `tcp_wmem`'s maximum; with `--max-output`, what one stalled client

@@ -56,13 +56,15 @@ pub(super) struct Room {
     pub(super) members: Vec<usize>,
 }
 
+/// `/help`: fields are separated by one space, as in every line the
+/// server sends (no columns padded with runs of spaces).
 pub(super) const HELP: &[&str] = &[
-    "HELP text            say text to your room (//text sends /text)",
-    "HELP /nick NAME      change your nick",
-    "HELP /msg NAME TEXT  send TEXT to NAME only",
-    "HELP /join ROOM      leave your room for ROOM",
-    "HELP /who /rooms     who is here, which rooms exist",
-    "HELP /ping [T] /stats /help /quit [REASON]",
+    "HELP text: say text to your room (//text sends /text)",
+    "HELP /nick NAME: change your nick",
+    "HELP /msg NAME TEXT: send TEXT to NAME only",
+    "HELP /join ROOM: leave your room for ROOM",
+    "HELP /who, /rooms: who is here, which rooms exist",
+    "HELP /ping [T], /pong [T], /stats, /help, /quit [REASON]",
 ];
 
 /// Nicks, rooms and membership for every connected client.

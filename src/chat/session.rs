@@ -179,9 +179,12 @@ impl Chat {
                 Frame::TooLong => router.error(key, "line-too-long", out),
             }
         });
+        // `--line-timeout` counts from the unfinished line's first byte: if
+        // this input finished a line, what is left started in it.
         s.line_since = match (s.framer.has_partial(), s.line_since) {
             (false, _) => None,
-            (true, since) => Some(since.unwrap_or(now)),
+            (true, Some(since)) if !now_part.contains(&b'\n') => Some(since),
+            (true, _) => Some(now),
         };
         if self.router.nick(key).is_none() {
             // After `/quit`: the session ends with the client, so no
@@ -423,6 +426,33 @@ mod tests {
         c.input(0, b"/quit\nunfinished", t0, &mut o);
         assert_eq!(o.0.pop(), Some((0, "BYE\n".into())));
         assert_no_deadline(&mut c, &mut o, at, t0);
+    }
+
+    /// `--line-timeout` counts from the first byte of the line now
+    /// unfinished, not of an earlier one that a later read finished.
+    #[test]
+    fn line_timeout_counts_from_the_unfinished_lines_first_byte() {
+        let (mut c, mut o, t0) = (chat(), Rec::default(), Instant::now());
+        c.open(0, t0, &mut o);
+        c.open(1, t0, &mut o);
+        o.0.clear();
+        c.input(0, b"p0", t0, &mut o);
+        for i in 1..10 {
+            // Every 2 s a line ends and the next begins (the limit is 3 s).
+            let at = t0 + secs(2 * i);
+            c.input(0, format!("-end\np{i}").as_bytes(), at, &mut o);
+            let due = c.arm(0).expect("a deadline");
+            assert_eq!(due, at + secs(3), "line {i}");
+            assert_eq!(c.expire(0, due, at + secs(1), &mut o), Expiry::Keep);
+        }
+        let got: Vec<&str> = o.0.iter().map(|(_, l)| l.as_str()).collect();
+        let want: Vec<String> = (0..9).map(|i| format!("MSG guest1 p{i}-end\n")).collect();
+        assert_eq!(got, want, "no ERR line-timeout, no line lost");
+        // Still unfinished and untouched for 3 s: now it times out.
+        o.0.clear();
+        let due = c.arm(0).expect("a deadline");
+        assert_eq!(c.expire(0, due, due, &mut o), Expiry::Keep);
+        assert_eq!(o.0, vec![(0, "ERR line-timeout\n".to_string())]);
     }
 
     /// A connected client still gets its deadlines (the two tests above

@@ -209,7 +209,13 @@ fn ping_stats_help_unknown() {
         "{s}"
     );
     r.line(0, b"/HELP", &mut o);
-    assert!(o.take(0).iter().all(|l| l.starts_with("HELP ")));
+    let help = o.take(0);
+    assert_eq!(help.len(), 6);
+    for l in help {
+        let l = l.strip_suffix('\n').expect("a line");
+        assert!(l.starts_with("HELP "), "{l:?}");
+        assert!(!l.contains("  ") && !l.ends_with(' '), "one space: {l:?}");
+    }
 }
 
 #[test]

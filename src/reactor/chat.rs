@@ -59,7 +59,7 @@ impl Outbox for Deliver<'_> {
         c.out.push_shared(line.clone());
         if c.owed() > self.max_output {
             // Over the limit: see whether the socket takes some first.
-            if c.flush().is_err() || c.out.len() > self.max_output {
+            if c.flush().is_err() || c.out.cost() > self.max_output {
                 c.cut = true;
                 self.doomed.push(to);
             }
@@ -188,8 +188,9 @@ impl Reactor {
                     "connection {key}: slow consumer, {} bytes owed, cut",
                     c.out.len()
                 );
-                // Best effort: the line is only seen if the socket takes it.
-                c.transport.send_last(c.fd.as_fd(), SLOW_CONSUMER);
+                // Best effort: the line is only seen if the socket takes it
+                // (and only between lines).
+                c.transport.send_last(c.fd.as_fd(), &c.out, SLOW_CONSUMER);
             }
             self.close(key, Departure::Cut("slow-consumer"));
         }
@@ -201,6 +202,9 @@ impl Reactor {
         match self.conns.get_mut(key) {
             // Still shaking hands: never got HELLO, gets only close_notify.
             Some(c) if c.transport.handshaking() => {}
+            // Already closing (after `/quit`, its EOF or `ERR idle-timeout`)
+            // or cut: its last line is said; nothing comes after it.
+            Some(c) if c.phase == Phase::Closing || c.cut => {}
             Some(c) => c.out.push_copy(SERVER_SHUTDOWN),
             None => {}
         }

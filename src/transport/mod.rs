@@ -101,10 +101,16 @@ impl Transport {
         }
     }
 
-    /// Best effort, ahead of anything still queued: a last line before the
-    /// server cuts a connection (`ERR slow-consumer`), and for TLS
-    /// `close_notify` after it. Never waits for the socket.
-    pub fn send_last(&mut self, fd: BorrowedFd<'_>, data: &[u8]) {
+    /// Best effort, ahead of anything still queued in `out`: a last line
+    /// before the server cuts a connection (`ERR slow-consumer`), and for
+    /// TLS `close_notify` after it. Never waits for the socket. Only at a
+    /// line boundary: once part of `out`'s front buffer has gone (to the
+    /// socket, or into rustls), `data` would land inside that line, so
+    /// nothing is sent (the close says enough).
+    pub fn send_last(&mut self, fd: BorrowedFd<'_>, out: &OutQueue, data: &[u8]) {
+        if out.partly_sent() {
+            return;
+        }
         match self {
             Transport::Plain => drop(crate::sys::socket::send(fd, data)),
             Transport::Tls(t) => t.send_last(fd, data),

@@ -110,7 +110,25 @@ impl Client<TcpStream> {
         self.r.get_ref()
     }
 
-    /// Asserts the server closes: EOF (or a reset) after no more bytes.
+    /// Asserts a clean close: no more bytes, then EOF (the server's FIN).
+    /// A reset fails: it can destroy the last lines before they are read.
+    pub fn expect_fin(&mut self) {
+        let mut rest = Vec::new();
+        if let Err(e) = self.r.read_to_end(&mut rest) {
+            panic!(
+                "no clean close: {e} after {:?}",
+                String::from_utf8_lossy(&rest)
+            );
+        }
+        assert!(
+            rest.is_empty(),
+            "bytes before EOF: {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+    }
+
+    /// Asserts the server closes: EOF, or a reset, after no more bytes.
+    /// Where the contract says the close is clean, use [`Client::expect_fin`].
     pub fn expect_eof(&mut self) {
         let mut rest = Vec::new();
         match self.r.read_to_end(&mut rest) {
