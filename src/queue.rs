@@ -9,11 +9,20 @@ use std::rc::Rc;
 
 use crate::sys::{socket, would_block};
 
+mod spares;
+
 /// At most this many buffers go to one `sendmsg` call.
 const MAX_IOV: usize = 64;
-/// A drained queue keeps its buffer up to this many chunks (the smallest
-/// a `VecDeque` allocates: 4 x 24 bytes).
-const KEEP_CHUNKS: usize = 4;
+/// The reactor sends a chat queue at once when it holds this many buffers,
+/// so a client that keeps up never needs a bigger array (see `spares`).
+pub const EARLY_FLUSH: usize = 32;
+
+/// Sets aside the spare queue arrays that let a client sent a burst cost
+/// no allocation (see `spares`); the chat reactor calls it at start, on
+/// its own thread.
+pub fn reserve_spares() {
+    spares::reserve();
+}
 
 /// What one queued buffer costs beyond its bytes. `--max-output` bounds a
 /// client's bytes plus this much per buffer, so that it bounds memory: a
@@ -55,6 +64,16 @@ pub struct OutQueue {
     head: usize,
     /// Bytes owed in total.
     len: usize,
+    /// Whether `chunks`' array is borrowed from the spares (see `spares`).
+    whose: spares::Array,
+}
+
+impl Drop for OutQueue {
+    fn drop(&mut self) {
+        if self.whose != spares::Array::Own {
+            spares::give_back(&mut self.chunks, self.whose);
+        }
+    }
 }
 
 /// What a flush achieved.
@@ -96,16 +115,25 @@ impl OutQueue {
             v.extend_from_slice(data);
             return;
         }
-        self.chunks.push_back(Chunk::Owned(data.to_vec()));
+        self.push(Chunk::Owned(data.to_vec()));
     }
 
     /// Queues a reference to a shared buffer (no copy).
+    #[inline]
     pub fn push_shared(&mut self, data: Rc<[u8]>) {
         if data.is_empty() {
             return;
         }
         self.len += data.len();
-        self.chunks.push_back(Chunk::Shared(data));
+        self.push(Chunk::Shared(data));
+    }
+
+    #[inline]
+    fn push(&mut self, c: Chunk) {
+        if self.chunks.len() == self.chunks.capacity() {
+            spares::trade_up(&mut self.chunks, &mut self.whose);
+        }
+        self.chunks.push_back(c);
     }
 
     /// Fills `iov` with the queued buffers, in order, up to about `max`
@@ -184,10 +212,11 @@ impl OutQueue {
             self.head = 0;
             self.chunks.pop_front();
         }
-        if self.chunks.is_empty() && self.chunks.capacity() > KEEP_CHUNKS {
-            // A queue that drained after a burst gives its memory back; a
-            // small one is kept, so a line per turn allocates nothing.
-            self.chunks = VecDeque::new();
+        if self.chunks.is_empty() && self.chunks.capacity() > spares::SMALL {
+            // A queue that drained after a burst gives its big array back
+            // (see `spares`); one that holds a small array keeps it, so a
+            // line per turn allocates nothing.
+            spares::trade_down(&mut self.chunks, &mut self.whose);
         }
     }
 }
@@ -241,22 +270,73 @@ mod tests {
         assert_eq!(&got[big.len()..], b"tail");
     }
 
-    #[test]
-    fn a_drained_queue_keeps_only_a_small_buffer() {
-        let (fd, _peer) = pair();
-        let mut q = OutQueue::default();
-        q.push_shared(Rc::from(&b"one line\n"[..]));
-        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
-        assert!((1..=KEEP_CHUNKS).contains(&q.chunks.capacity()));
-        assert_eq!(
-            std::mem::size_of::<Chunk>(),
-            24,
-            "the buffer kept is 4 x 24 bytes"
-        );
-        for _ in 0..10 {
+    fn burst(q: &mut OutQueue, fd: &OwnedFd, n: usize) {
+        for _ in 0..n {
             q.push_shared(Rc::from(&b"x\n"[..]));
         }
         assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
-        assert_eq!(q.chunks.capacity(), 0, "a burst's buffer is given back");
+    }
+
+    /// Without the spares set aside, a burst grows the array as any
+    /// `VecDeque` does, and a drained queue frees it.
+    #[test]
+    fn a_drained_queue_keeps_only_a_small_array() {
+        let (fd, _peer) = pair();
+        let mut q = OutQueue::default();
+        burst(&mut q, &fd, 1);
+        assert_eq!(q.chunks.capacity(), spares::SMALL);
+        assert_eq!(
+            std::mem::size_of::<Chunk>(),
+            24,
+            "the array kept is 4 x 24 bytes"
+        );
+        q.push_shared(Rc::from(&b"x\n"[..]));
+        burst(&mut q, &fd, 9);
+        assert_eq!(q.chunks.capacity(), 0, "a burst's array is freed");
+        assert_eq!(spares::stocked(), (0, 0));
+    }
+
+    /// With them, a queue borrows a big array for a burst and gives it
+    /// back, and keeps a small one borrowed too; nothing is allocated.
+    #[test]
+    fn a_burst_borrows_a_spare_array_and_gives_it_back() {
+        spares::reserve();
+        let full = spares::stocked();
+        let (fd, _peer) = pair();
+        let mut q = OutQueue::default();
+        burst(&mut q, &fd, 1);
+        assert_eq!(q.chunks.capacity(), spares::SMALL);
+        assert_eq!(spares::stocked(), (full.0 - 1, full.1));
+        for _ in 0..3 {
+            for _ in 0..10 {
+                q.push_shared(Rc::from(&b"x\n"[..]));
+            }
+            assert_eq!(q.chunks.capacity(), EARLY_FLUSH);
+            assert_eq!(spares::stocked(), (full.0, full.1 - 1));
+            assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
+            assert_eq!(q.chunks.capacity(), spares::SMALL);
+            assert_eq!(spares::stocked(), (full.0 - 1, full.1));
+        }
+        drop(q);
+        assert_eq!(spares::stocked(), full, "a closed queue gives it back");
+    }
+
+    /// A borrowed array that had to grow past the early-flush size (its
+    /// client fell behind) is the queue's own from then on, and is freed
+    /// once drained.
+    #[test]
+    fn an_array_grown_past_the_early_flush_is_freed() {
+        spares::reserve();
+        let full = spares::stocked();
+        let (fd, _peer) = pair();
+        let mut q = OutQueue::default();
+        for _ in 0..EARLY_FLUSH + 1 {
+            q.push_shared(Rc::from(&b"x\n"[..]));
+        }
+        assert_eq!(q.chunks.capacity(), 2 * EARLY_FLUSH);
+        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
+        assert_eq!(q.chunks.capacity(), spares::SMALL);
+        drop(q);
+        assert_eq!(spares::stocked(), (full.0, full.1 - 1));
     }
 }

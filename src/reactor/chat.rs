@@ -13,13 +13,9 @@ use crate::chat::router::Outbox;
 use crate::chat::Departure;
 use crate::conn::{Conn, Phase};
 use crate::echo::READ_BUDGET;
+use crate::queue::EARLY_FLUSH;
 
 const SLOW_CONSUMER: &[u8] = b"ERR slow-consumer\n";
-/// Buffers one connection may gather in a turn before it is sent at once.
-/// Coalescing a turn's lines into one `sendmsg` saves syscalls, but a turn
-/// that fans out thousands of lines to thousands of clients (a burst of
-/// joins to a big room) would otherwise hold millions of queue entries.
-const EARLY_FLUSH: usize = 32;
 const SERVER_SHUTDOWN: &[u8] = b"ERR server-shutdown\n";
 
 /// Puts the router's lines into connection queues. A queue that passes
@@ -70,6 +66,10 @@ impl Outbox for Deliver<'_> {
             self.dirty.push(to);
         }
         if c.out.chunks() >= EARLY_FLUSH {
+            // Coalescing a turn's lines into one `sendmsg` saves syscalls,
+            // but a turn that fans out thousands of lines to thousands of
+            // clients (a burst of joins to a big room) would otherwise
+            // hold millions of queue entries.
             // Errors wait for `flush_dirty`, which still visits this queue.
             let _ = c.flush();
         }

@@ -181,6 +181,10 @@ impl Reactor {
                 rate: cfg.max_rate,
             }))
         });
+        if chat.is_some() {
+            // Before any client: the spare queue arrays sit low in the heap.
+            crate::queue::reserve_spares();
+        }
         let udp_guard = Guard::new(cfg.udp_rate, Instant::now());
         if let (Some(chat), false) = (chat.as_deref_mut(), udp.is_empty()) {
             chat.router.stats.udp = Some(udp_guard.stats);
