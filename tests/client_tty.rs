@@ -132,30 +132,27 @@ fn wait_exit(child: &mut Child, pty: &Pty) -> ExitStatus {
     }
 }
 
-/// A chat server, and a client of it on a new terminal, in raw mode, its
-/// HELLO on the screen (which ends at byte `at`).
-struct ChatOnTty {
+/// A server (`--mode MODE`), and a client of it on a new terminal, in raw
+/// mode.
+struct OnTty {
     server: Server,
     pty: Pty,
     /// The terminal's settings before the client started.
     before: Termios,
     client: Child,
-    at: usize,
 }
 
-fn chat_on_tty() -> ChatOnTty {
-    let server = Server::start_mode("chat", &["--tcp", "127.0.0.1:0"]);
+fn client_on_tty(mode: &str) -> OnTty {
+    let server = Server::start_mode(mode, &["--tcp", "127.0.0.1:0"]);
     let pty = Pty::open();
     let before = pty.settings();
     let client = pty.spawn(&[&server.addr().to_string()], None);
-    let at = pty.wait_for(0, " lobby\r\n");
     wait_raw(&pty);
-    ChatOnTty {
+    OnTty {
         server,
         pty,
         before,
         client,
-        at,
     }
 }
 
@@ -189,13 +186,13 @@ fn line(r: &mut BufReader<TcpStream>) -> String {
 
 #[test]
 fn a_line_that_arrives_never_splits_the_line_being_typed() {
-    let ChatOnTty {
+    let OnTty {
         server,
         mut pty,
         before,
         mut client,
-        at,
-    } = chat_on_tty();
+    } = client_on_tty("chat");
+    let at = pty.wait_for(0, " lobby\r\n");
     let text = pty.text();
     let me = text[..at].rsplit("HELLO ").next().unwrap();
     let me = me.split(' ').next().unwrap().to_string();
@@ -229,13 +226,13 @@ fn a_line_that_arrives_never_splits_the_line_being_typed() {
 
 #[test]
 fn slash_quit_leaves_cleanly() {
-    let ChatOnTty {
+    let OnTty {
         server: _server,
         mut pty,
         before,
         mut client,
-        at,
-    } = chat_on_tty();
+    } = client_on_tty("chat");
+    let at = pty.wait_for(0, " lobby\r\n");
     pty.type_keys(b"/quit bye\r");
     pty.wait_for(at, "/quit bye\r\n\r\x1b[KBYE\r\n");
     assert_clean_exit(&mut client, &pty, &before);
@@ -267,11 +264,12 @@ fn what_a_server_sends_cannot_drive_the_terminal() {
 /// Types a draft line, ends the client with `end`, and checks it was
 /// ended by `sig` with the terminal put back.
 fn ended_by_a_signal(end: impl FnOnce(&mut Pty, &Child), sig: Signal) {
-    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
-    let mut pty = Pty::open();
-    let before = pty.settings();
-    let mut client = pty.spawn(&[&server.addr().to_string()], None);
-    wait_raw(&pty);
+    let OnTty {
+        server: _server,
+        mut pty,
+        before,
+        mut client,
+    } = client_on_tty("echo");
     pty.type_keys(b"draft");
     pty.wait_for(0, "draft");
     end(&mut pty, &client);
@@ -303,11 +301,12 @@ fn state(pid: u32) -> char {
 
 #[test]
 fn ctrl_z_gives_the_terminal_back_until_the_client_is_continued() {
-    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
-    let mut pty = Pty::open();
-    let before = pty.settings();
-    let mut client = pty.spawn(&[&server.addr().to_string()], None);
-    wait_raw(&pty);
+    let OnTty {
+        server: _server,
+        mut pty,
+        before,
+        mut client,
+    } = client_on_tty("echo");
     pty.type_keys(b"draft");
     let at = pty.wait_for(0, "draft");
     pty.type_keys(b"\x1a");
