@@ -133,27 +133,15 @@ fn wait_exit(child: &mut Child, pty: &Pty) -> ExitStatus {
 }
 
 /// A server (`--mode MODE`), and a client of it on a new terminal, in raw
-/// mode.
-struct OnTty {
-    server: Server,
-    pty: Pty,
-    /// The terminal's settings before the client started.
-    before: Termios,
-    client: Child,
-}
-
-fn client_on_tty(mode: &str) -> OnTty {
+/// mode: the server, the terminal, its settings before the client started,
+/// and the client.
+fn client_on_tty(mode: &str) -> (Server, Pty, Termios, Child) {
     let server = Server::start_mode(mode, &["--tcp", "127.0.0.1:0"]);
     let pty = Pty::open();
     let before = pty.settings();
     let client = pty.spawn(&[&server.addr().to_string()], None);
     wait_raw(&pty);
-    OnTty {
-        server,
-        pty,
-        before,
-        client,
-    }
+    (server, pty, before, client)
 }
 
 /// Waits for the client to exit, and asserts it exited 0 and put the
@@ -186,12 +174,7 @@ fn line(r: &mut BufReader<TcpStream>) -> String {
 
 #[test]
 fn a_line_that_arrives_never_splits_the_line_being_typed() {
-    let OnTty {
-        server,
-        mut pty,
-        before,
-        mut client,
-    } = client_on_tty("chat");
+    let (server, mut pty, before, mut client) = client_on_tty("chat");
     let at = pty.wait_for(0, " lobby\r\n");
     let text = pty.text();
     let me = text[..at].rsplit("HELLO ").next().unwrap();
@@ -226,12 +209,7 @@ fn a_line_that_arrives_never_splits_the_line_being_typed() {
 
 #[test]
 fn slash_quit_leaves_cleanly() {
-    let OnTty {
-        server: _server,
-        mut pty,
-        before,
-        mut client,
-    } = client_on_tty("chat");
+    let (_server, mut pty, before, mut client) = client_on_tty("chat");
     let at = pty.wait_for(0, " lobby\r\n");
     pty.type_keys(b"/quit bye\r");
     pty.wait_for(at, "/quit bye\r\n\r\x1b[KBYE\r\n");
@@ -264,12 +242,7 @@ fn what_a_server_sends_cannot_drive_the_terminal() {
 /// Types a draft line, ends the client with `end`, and checks it was
 /// ended by `sig` with the terminal put back.
 fn ended_by_a_signal(end: impl FnOnce(&mut Pty, &Child), sig: Signal) {
-    let OnTty {
-        server: _server,
-        mut pty,
-        before,
-        mut client,
-    } = client_on_tty("echo");
+    let (_server, mut pty, before, mut client) = client_on_tty("echo");
     pty.type_keys(b"draft");
     pty.wait_for(0, "draft");
     end(&mut pty, &client);
@@ -301,12 +274,7 @@ fn state(pid: u32) -> char {
 
 #[test]
 fn ctrl_z_gives_the_terminal_back_until_the_client_is_continued() {
-    let OnTty {
-        server: _server,
-        mut pty,
-        before,
-        mut client,
-    } = client_on_tty("echo");
+    let (_server, mut pty, before, mut client) = client_on_tty("echo");
     pty.type_keys(b"draft");
     let at = pty.wait_for(0, "draft");
     pty.type_keys(b"\x1a");
