@@ -476,6 +476,16 @@ fn chat_configs(runs: &ChatRuns) -> Vec<(u32, u32)> {
     c
 }
 
+/// Column `col` of server `name`'s runs at fan-out 1 → `r`, D = `d`: their
+/// median, and every run's value (missing ones left out).
+fn chat_bar(runs: &ChatRuns, name: &str, r: u32, d: u32, col: usize) -> Bar {
+    let vals: Vec<f64> = runs
+        .get(&(name.to_string(), r, d))
+        .map(|v| v.iter().map(|x| x[col]).filter(|v| v.is_finite()).collect())
+        .unwrap_or_default();
+    (median(&vals), vals)
+}
+
 fn chat_panel(runs: &ChatRuns, title: &str, unit: &str, col: usize) -> Panel {
     let configs = chat_configs(runs);
     let series = CHAT
@@ -483,13 +493,7 @@ fn chat_panel(runs: &ChatRuns, title: &str, unit: &str, col: usize) -> Panel {
         .map(|name| {
             let per = configs
                 .iter()
-                .map(|&(r, d)| {
-                    let vals: Vec<f64> = runs
-                        .get(&(name.to_string(), r, d))
-                        .map(|v| v.iter().map(|x| x[col]).collect())
-                        .unwrap_or_default();
-                    (median(&vals), vals)
-                })
+                .map(|&(r, d)| chat_bar(runs, name, r, d, col))
                 .collect();
             (name.to_string(), per)
         })
@@ -526,13 +530,7 @@ fn chat_pct_panel(runs: &ChatRuns, r: u32, d: u32) -> Panel {
         .map(|name| {
             let per = pct
                 .iter()
-                .map(|&(_, col)| {
-                    let vals: Vec<f64> = runs
-                        .get(&(name.to_string(), r, d))
-                        .map(|v| v.iter().map(|x| x[col]).filter(|v| v.is_finite()).collect())
-                        .unwrap_or_default();
-                    (median(&vals), vals)
-                })
+                .map(|&(_, col)| chat_bar(runs, name, r, d, col))
                 .collect();
             (name.to_string(), per)
         })
@@ -557,10 +555,7 @@ fn chat_table(runs: &ChatRuns, out: &mut String) {
             (CHAT_P99, "p99 µs", 0),
             (CHAT_P999, "p999 µs", 0),
         ] {
-            let m = |name: &str| {
-                runs.get(&(name.to_string(), r, d))
-                    .and_then(|v| median(&v.iter().map(|x| x[col]).collect::<Vec<_>>()))
-            };
+            let m = |name: &str| chat_bar(runs, name, r, d, col).0;
             let (a, b) = (m("edgechat"), m("peer"));
             let _ = writeln!(
                 out,

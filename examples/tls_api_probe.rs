@@ -46,7 +46,7 @@
 //! Prints `listening on tls://ADDR` to stderr. Stops on SIGTERM.
 
 use std::error::Error;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
@@ -56,6 +56,7 @@ use std::sync::Arc;
 use edgechat::sys::epoll::{self, Epoll};
 use edgechat::sys::{socket, would_block};
 use edgechat::transport::config::{load_certs, load_key};
+use edgechat::transport::tls;
 use rustls::server::{ServerConnection, ServerSessionMemoryCache, UnbufferedServerConnection};
 use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
 use rustls::ServerConfig;
@@ -252,7 +253,10 @@ impl Conn {
     /// socket is drained or full.
     fn pump(&mut self, scratch: &mut [u8]) -> io::Result<Pumped> {
         let mut sock = Sock {
-            fd: self.fd.as_fd(),
+            io: tls::Sock {
+                fd: self.fd.as_fd(),
+                short: false,
+            },
             readable: &mut self.readable,
             peer_fin: self.peer_fin,
         };
@@ -263,43 +267,23 @@ impl Conn {
     }
 }
 
-/// The socket as `Read`/`Write`; a short `recv` (or `EAGAIN`) clears
+/// The socket: edgechat's own adapter ([`tls::Sock`]) for writes, and for
+/// reads as well through this, where a short `recv` (or `EAGAIN`) clears
 /// `readable`, as in edgechat, so no `recv` is spent on learning `EAGAIN`.
 struct Sock<'a> {
-    fd: BorrowedFd<'a>,
+    io: tls::Sock<'a>,
     readable: &'a mut bool,
     peer_fin: bool,
 }
 
 impl Read for Sock<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match socket::recv(self.fd, buf) {
-            Ok(n) => {
-                if n == 0 || (n < buf.len() && !self.peer_fin) {
-                    *self.readable = false;
-                }
-                Ok(n)
-            }
-            Err(e) => {
-                *self.readable = false;
-                Err(e)
-            }
+        let read = self.io.read(buf);
+        match read {
+            Ok(n) if n > 0 && (!self.io.short || self.peer_fin) => {}
+            _ => *self.readable = false,
         }
-    }
-}
-
-impl Write for Sock<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        socket::send(self.fd, buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match bufs {
-            [one] => socket::send(self.fd, one),
-            _ => socket::send_vectored(self.fd, bufs),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        read
     }
 }
 
@@ -316,7 +300,7 @@ fn pump_buffered(
 ) -> io::Result<Pumped> {
     loop {
         while c.wants_write() {
-            match c.write_tls(sock) {
+            match c.write_tls(&mut sock.io) {
                 Ok(_) => {}
                 Err(e) if would_block(&e) => return Ok(Open),
                 Err(e) => return Err(e),
@@ -326,7 +310,7 @@ fn pump_buffered(
             Ok(0) => {
                 // close_notify: answer it, best effort
                 c.send_close_notify();
-                let _ = c.write_tls(sock);
+                let _ = c.write_tls(&mut sock.io);
                 return Ok(Done);
             }
             // rustls takes up to 64 KiB when it owes nothing, as it does here
@@ -347,7 +331,7 @@ fn pump_buffered(
             Err(e) => return Err(e),
         }
         if let Err(e) = c.process_new_packets() {
-            let _ = c.write_tls(sock); // the alert
+            let _ = c.write_tls(&mut sock.io); // the alert
             return Err(tls_error(e));
         }
     }
@@ -389,7 +373,7 @@ impl Unbuffered {
     fn pump(&mut self, sock: &mut Sock<'_>, scratch: &mut [u8]) -> io::Result<Pumped> {
         loop {
             self.process(scratch)?;
-            if !self.out.flush(sock.fd)? {
+            if !self.out.flush(sock.io.fd)? {
                 return Ok(Open);
             }
             if self.closing {

@@ -41,14 +41,7 @@ command -v valgrind >/dev/null || {
 }
 build
 
-# The load: the pingpong driver, or edgechat bench with LOAD's flags.
-DRIVER=(drive)
-WHAT="CONNS=$CONNS SIZE=$SIZE"
-if [[ -n $LOAD ]]; then
-    # shellcheck disable=SC2206  # LOAD is flags, one per word
-    DRIVER=(bench_count $LOAD)
-    WHAT="edgechat bench $LOAD"
-fi
+pick_driver
 
 # count NAME: the table line of server NAME.
 count() {

@@ -144,7 +144,7 @@ runq_ns() {
 # rounds: ROUNDS interleaved rounds over the servers in NAMES; each is
 # started by the caller's `pinned NAME`, measured by its `bench NAME ROUND
 # LOAD FLAGS...` once for every "LOAD FLAGS..." entry of LOADS, and stopped.
-# shellcheck disable=SC2154  # ROUNDS, NAMES, LOADS: set by the caller
+# shellcheck disable=SC2154,SC2153  # ROUNDS, NAMES, LOADS: set by the caller (LOADS, not LOAD)
 rounds() {
     local round name spec load flags
     for ((round = 1; round <= ROUNDS; round++)); do
@@ -242,6 +242,20 @@ tp_tool() {
 # tp_file TAG COUNT TOOL: where one run's raw counts are kept.
 tp_file() {
     echo "$TP_DIR/$1.$2.$(tp_tool "$3")"
+}
+
+# pick_driver: the load for two_point from LOAD: sets DRIVER to the
+# pingpong driver (drive, with CONNS and SIZE) when LOAD is empty, else to
+# `edgechat bench --count N` with LOAD's flags (bench_count), and WHAT to
+# a line saying which.
+pick_driver() {
+    DRIVER=(drive)
+    WHAT="CONNS=$CONNS SIZE=$SIZE"
+    if [[ -n ${LOAD:-} ]]; then
+        # shellcheck disable=SC2206  # LOAD is flags, one per word
+        DRIVER=(bench_count $LOAD)
+        WHAT="edgechat bench $LOAD"
+    fi
 }
 
 # count_run TOOL TAG COUNT DRIVER [ARGS...]: starts SERVER_ARGV (the caller

@@ -37,13 +37,7 @@ command -v "$TOOL" >/dev/null || {
 }
 build
 
-DRIVER=(drive)
-WHAT="CONNS=$CONNS SIZE=$SIZE"
-if [[ -n $LOAD ]]; then
-    # shellcheck disable=SC2206  # LOAD is flags, one per word
-    DRIVER=(bench_count $LOAD)
-    WHAT="edgechat bench $LOAD"
-fi
+pick_driver
 
 # count NAME: the table line of server NAME.
 count() {

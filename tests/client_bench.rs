@@ -10,9 +10,10 @@ use std::net::TcpListener;
 use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
 
-use common::{bench_json, connect, field, run_edgechat as run, spawn_edgechat, Server, TIMEOUT};
+use common::{
+    bench_json, connect, field, run_edgechat as run, spawn_edgechat, wait_child, Server, TIMEOUT,
+};
 
 /// Some short lines, an empty one, and a 100 KB one.
 fn input() -> Vec<u8> {
@@ -178,17 +179,8 @@ fn client_prints_what_arrives_before_its_stdin_ends() {
 
     // The end of input: the client half-closes, the server closes, exit 0.
     drop(stdin);
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("waitpid(2)") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the client did not exit after the end of its input");
-        }
-        thread::sleep(Duration::from_millis(5));
+    let Some(status) = wait_child(&mut child, TIMEOUT) else {
+        panic!("the client did not exit after the end of its input");
     };
     assert!(status.success(), "client exit status {status}");
     assert!(

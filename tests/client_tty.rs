@@ -22,7 +22,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::termios::{tcgetattr, LocalFlags, Termios};
 use nix::unistd::Pid;
 
-use common::{connect, wait_until, Server, BIN, TIMEOUT};
+use common::{connect, wait_child, wait_until, Server, BIN, TIMEOUT};
 
 /// A pseudo-terminal: the test holds the master side (the keyboard and the
 /// screen) and the client gets the slave side as its terminal.
@@ -126,17 +126,34 @@ impl Pty {
 
 /// Waits (bounded) for the client to exit.
 fn wait_exit(child: &mut Child, pty: &Pty) -> ExitStatus {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(st) = child.try_wait().expect("waitpid(2)") {
-            return st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("the client did not exit; the screen: {:?}", pty.text());
-        }
-        thread::sleep(std::time::Duration::from_millis(5));
+    match wait_child(child, TIMEOUT) {
+        Some(st) => st,
+        None => panic!("the client did not exit; the screen: {:?}", pty.text()),
     }
+}
+
+/// A server (`--mode MODE`), and a client of it on a new terminal, in raw
+/// mode: the server, the terminal, its settings before the client started,
+/// and the client.
+fn client_on_tty(mode: &str) -> (Server, Pty, Termios, Child) {
+    let server = Server::start_mode(mode, &["--tcp", "127.0.0.1:0"]);
+    let pty = Pty::open();
+    let before = pty.settings();
+    let client = pty.spawn(&[&server.addr().to_string()], None);
+    wait_raw(&pty);
+    (server, pty, before, client)
+}
+
+/// Waits for the client to exit, and asserts it exited 0 and put the
+/// terminal's settings back as they were `before` it started.
+fn assert_clean_exit(client: &mut Child, pty: &Pty, before: &Termios) {
+    let status = wait_exit(client, pty);
+    assert!(status.success(), "{status}; the screen: {:?}", pty.text());
+    assert_eq!(
+        &pty.settings(),
+        before,
+        "the terminal settings are restored"
+    );
 }
 
 /// Waits until the terminal is in the client's raw mode: no line editing
@@ -157,15 +174,11 @@ fn line(r: &mut BufReader<TcpStream>) -> String {
 
 #[test]
 fn a_line_that_arrives_never_splits_the_line_being_typed() {
-    let server = Server::start_mode("chat", &["--tcp", "127.0.0.1:0"]);
-    let mut pty = Pty::open();
-    let before = pty.settings();
-    let mut client = pty.spawn(&[&server.addr().to_string()], None);
+    let (server, mut pty, before, mut client) = client_on_tty("chat");
     let at = pty.wait_for(0, " lobby\r\n");
     let text = pty.text();
     let me = text[..at].rsplit("HELLO ").next().unwrap();
     let me = me.split(' ').next().unwrap().to_string();
-    wait_raw(&pty);
 
     pty.type_keys(b"hel");
     let at = pty.wait_for(at, "hel");
@@ -191,24 +204,16 @@ fn a_line_that_arrives_never_splits_the_line_being_typed() {
     // Ctrl-D on the empty line: half-close, then exit 0 when the server
     // has closed, the terminal as it was.
     pty.type_keys(b"\x04");
-    let status = wait_exit(&mut client, &pty);
-    assert!(status.success(), "{status}; the screen: {:?}", pty.text());
-    assert_eq!(pty.settings(), before, "the terminal settings are restored");
+    assert_clean_exit(&mut client, &pty, &before);
 }
 
 #[test]
 fn slash_quit_leaves_cleanly() {
-    let server = Server::start_mode("chat", &["--tcp", "127.0.0.1:0"]);
-    let mut pty = Pty::open();
-    let before = pty.settings();
-    let mut client = pty.spawn(&[&server.addr().to_string()], None);
+    let (_server, mut pty, before, mut client) = client_on_tty("chat");
     let at = pty.wait_for(0, " lobby\r\n");
-    wait_raw(&pty);
     pty.type_keys(b"/quit bye\r");
     pty.wait_for(at, "/quit bye\r\n\r\x1b[KBYE\r\n");
-    let status = wait_exit(&mut client, &pty);
-    assert!(status.success(), "{status}; the screen: {:?}", pty.text());
-    assert_eq!(pty.settings(), before, "the terminal settings are restored");
+    assert_clean_exit(&mut client, &pty, &before);
 }
 
 #[test]
@@ -226,24 +231,18 @@ fn what_a_server_sends_cannot_drive_the_terminal() {
     let before = pty.settings();
     let mut client = pty.spawn(&[&addr.to_string()], None);
     peer.join().unwrap();
-    let status = wait_exit(&mut client, &pty);
-    assert!(status.success(), "{status}; the screen: {:?}", pty.text());
+    assert_clean_exit(&mut client, &pty, &before);
     pty.wait_for(0, "unfinished\r\n"); // the screen may lag the exit
     assert_eq!(
         pty.text(),
         "\r\x1b[K?]0;pwned??[2Jred\u{fffd}?1m\tend\r\n\r\x1b[Kunfinished\r\n"
     );
-    assert_eq!(pty.settings(), before, "the terminal settings are restored");
 }
 
 /// Types a draft line, ends the client with `end`, and checks it was
 /// ended by `sig` with the terminal put back.
 fn ended_by_a_signal(end: impl FnOnce(&mut Pty, &Child), sig: Signal) {
-    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
-    let mut pty = Pty::open();
-    let before = pty.settings();
-    let mut client = pty.spawn(&[&server.addr().to_string()], None);
-    wait_raw(&pty);
+    let (_server, mut pty, before, mut client) = client_on_tty("echo");
     pty.type_keys(b"draft");
     pty.wait_for(0, "draft");
     end(&mut pty, &client);
@@ -275,11 +274,7 @@ fn state(pid: u32) -> char {
 
 #[test]
 fn ctrl_z_gives_the_terminal_back_until_the_client_is_continued() {
-    let server = Server::start(&["--tcp", "127.0.0.1:0"]);
-    let mut pty = Pty::open();
-    let before = pty.settings();
-    let mut client = pty.spawn(&[&server.addr().to_string()], None);
-    wait_raw(&pty);
+    let (_server, mut pty, before, mut client) = client_on_tty("echo");
     pty.type_keys(b"draft");
     let at = pty.wait_for(0, "draft");
     pty.type_keys(b"\x1a");

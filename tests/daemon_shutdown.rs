@@ -7,9 +7,10 @@
 mod chatkit;
 mod common;
 mod daemonkit;
+#[path = "daemonkit/stuck.rs"]
+mod stuck;
 
 use std::io::Read;
-use std::net::TcpStream;
 use std::time::Instant;
 
 use nix::sys::wait::WaitStatus;
@@ -18,36 +19,6 @@ use nix::unistd::Pid;
 use daemonkit::{
     adopt_daemons, daemon_args, edgechat, read_pid, reap, wait_until, Daemon, TempDir, WAIT,
 };
-
-/// Lines queued for [`stuck_reader`].
-const LINES: usize = 3000;
-
-/// A chat client of `d` (started with `--sndbuf 4096`) that never reads,
-/// with a 4 KiB receive buffer, owed [`LINES`] room lines sent by a second
-/// client (returned too, to keep it open). Most of them wait in the
-/// server's queue: the kernel is shown to hold under half.
-fn stuck_reader(d: &Daemon) -> (TcpStream, chatkit::Client) {
-    let mut stuck = chatkit::Client::over(common::connect_small_rcvbuf(d.addr, 4096));
-    stuck.line();
-    let mut writer = chatkit::Client::connect(d.addr);
-    let nick = writer.line().split(' ').nth(1).expect("nick").to_string();
-    stuck.expect(&[&format!("JOIN {nick}")]);
-    let lines: String = (0..LINES).map(|i| format!("line {i}\n")).collect();
-    writer.raw(lines.as_bytes());
-    writer.expect_nothing(); // every line has been handled by the server
-    let owed = LINES * format!("MSG {nick} line \n").len(); // at least
-    let me = stuck.stream().local_addr().expect("local addr");
-    let queues = (
-        common::tcp_queues(d.addr, me),
-        common::tcp_queues(me, d.addr),
-    );
-    let (Some(server), Some(client)) = queues else {
-        panic!("no /proc/net/tcp entry for {me}");
-    };
-    let in_kernel = (server.tx + client.rx) as usize;
-    assert!(in_kernel < owed / 2, "the kernel holds {in_kernel} bytes");
-    (stuck.r.into_inner(), writer)
-}
 
 fn log(d: &Daemon) -> String {
     std::fs::read_to_string(&d.log).unwrap_or_default()
@@ -65,20 +36,28 @@ fn assert_clean_exit(d: &Daemon) {
     assert!(!d.pidfile.exists(), "pidfile left behind");
 }
 
-#[test]
-fn shutdown_timeout_cuts_a_client_that_never_reads() {
-    adopt_daemons();
-    let dir = TempDir::new("cut");
+/// A daemon in `dir` with `--sndbuf 4096`, `--shutdown-timeout SECS` and
+/// a `--linger-timeout` no test waits for, and a client of it owed lines
+/// it never reads (with the client that sent them): [`stuck::stuck_reader`].
+fn stuck_daemon(dir: &TempDir, secs: &str) -> (Daemon, chatkit::Client, chatkit::Client) {
     let args = [
         "--sndbuf",
         "4096",
         "--shutdown-timeout",
-        "1",
+        secs,
         "--linger-timeout",
         "600",
     ];
-    let d = Daemon::start(&dir, &args);
-    let (_stuck, _writer) = stuck_reader(&d);
+    let d = Daemon::start(dir, &args);
+    let (stuck, writer) = stuck::stuck_reader(d.addr);
+    (d, stuck, writer)
+}
+
+#[test]
+fn shutdown_timeout_cuts_a_client_that_never_reads() {
+    adopt_daemons();
+    let dir = TempDir::new("cut");
+    let (d, _stuck, _writer) = stuck_daemon(&dir, "1");
     d.signal(libc::SIGTERM);
     // Nothing but --shutdown-timeout can end this shutdown before WAIT.
     assert_clean_exit(&d);
@@ -91,16 +70,7 @@ fn shutdown_timeout_cuts_a_client_that_never_reads() {
 fn second_sigint_cuts_a_stuck_shutdown() {
     adopt_daemons();
     let dir = TempDir::new("int-twice");
-    let args = [
-        "--sndbuf",
-        "4096",
-        "--shutdown-timeout",
-        "600",
-        "--linger-timeout",
-        "600",
-    ];
-    let d = Daemon::start(&dir, &args);
-    let (_stuck, _writer) = stuck_reader(&d);
+    let (d, _stuck, _writer) = stuck_daemon(&dir, "600");
     d.signal(libc::SIGINT);
     // Once the first is handled: two sent at once may merge into one.
     wait_until("the shutdown to begin", || {

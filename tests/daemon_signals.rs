@@ -5,6 +5,8 @@
 mod chatkit;
 mod common;
 mod daemonkit;
+#[path = "daemonkit/stuck.rs"]
+mod stuck;
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
@@ -32,38 +34,15 @@ fn sighup_after_rename_opens_a_new_log_and_sigusr1_logs_stats() {
 
 #[test]
 fn sigterm_delivers_queued_lines_then_shutdown_and_removes_the_pidfile() {
-    const LINES: usize = 3000;
     let dir = TempDir::new("term");
     let d = Daemon::start(&dir, &["--sndbuf", "4096"]);
     // Small buffers at both ends of a's socket, and a reads nothing until
     // the shutdown has begun: what the kernel cannot hold waits in the
     // server's queue.
-    let mut a = chatkit::Client::over(common::connect_small_rcvbuf(d.addr, 4096));
-    a.line();
-    let mut b = chatkit::Client::connect(d.addr);
-    let nick = b.line().split(' ').nth(1).expect("nick").to_string();
-    a.expect(&[&format!("JOIN {nick}")]);
-    let lines: String = (0..LINES).map(|i| format!("line {i}\n")).collect();
-    b.raw(lines.as_bytes());
-    b.expect_nothing(); // every line has been handled by the server
-    let owed: usize = (0..LINES)
-        .map(|i| format!("MSG {nick} line {i}\n").len())
-        .sum();
-    let me = a.stream().local_addr().expect("local addr");
-    let queues = (
-        common::tcp_queues(d.addr, me),
-        common::tcp_queues(me, d.addr),
-    );
-    let (Some(server), Some(client)) = queues else {
-        panic!("no /proc/net/tcp entry for {me}");
-    };
-    let in_kernel = (server.tx + client.rx) as usize;
-    assert!(
-        in_kernel < owed / 2,
-        "the kernel holds {in_kernel} of {owed} bytes: the server owes too little for the test to mean anything"
-    );
+    let (mut a, mut b) = stuck::stuck_reader(d.addr);
+    let nick = b.nick.clone();
     d.signal(libc::SIGTERM);
-    for i in 0..LINES {
+    for i in 0..stuck::LINES {
         assert_eq!(a.line(), format!("MSG {nick} line {i}"));
     }
     a.expect(&["ERR server-shutdown"]);

@@ -17,7 +17,9 @@
 //!
 //! - [`plain`]: `recv` and `send` straight on the socket.
 //! - [`tls`]: a rustls connection pumped under edge-triggered epoll (its
-//!   read side, one `recv` per 16 KiB of ciphertext, is in `tls_read.rs`).
+//!   read side, one `recv` per 16 KiB of ciphertext, is in `tls_read.rs`);
+//!   [`tls::Sock`], the socket as `Read`/`Write` for rustls, serves any
+//!   other rustls connection too (`examples/tls_api_probe.rs`).
 //! - [`config`]: server certificates, `--client-ca`, reload on SIGHUP.
 //! - [`peer`]: a client certificate's name, reduced to a chat nick.
 //! - [`client`]: the client side (config builders and a session over a

@@ -28,11 +28,19 @@ const BATCH: usize = 64 * 1024;
 /// Buffers handed to rustls per vectored write.
 const MAX_IOV: usize = 64;
 
-/// A socket as `io::Read`/`io::Write` for rustls: `recv`, `send`,
-/// `sendmsg`. Remembers whether the last `recv` came back short.
-pub(super) struct Sock<'a> {
-    pub(super) fd: BorrowedFd<'a>,
-    pub(super) short: bool,
+/// A nonblocking socket as `io::Read`/`io::Write` for rustls (`read_tls`,
+/// `write_tls`): `recv`, `send`, and `sendmsg` for several buffers. Errors
+/// are the syscall's own, `EAGAIN` included (see [`would_block`]).
+///
+/// `short` tells an edge-triggered caller whether the last successful
+/// `recv` filled less than it was given: the socket is then drained (unless
+/// the peer has sent its FIN), so no `recv` need be spent on learning
+/// `EAGAIN`.
+pub struct Sock<'a> {
+    /// The socket; it stays open and owned by the caller.
+    pub fd: BorrowedFd<'a>,
+    /// The last `recv` came back short. Set by every successful read.
+    pub short: bool,
 }
 
 impl Read for Sock<'_> {

@@ -577,22 +577,30 @@ pub fn finish_edgechat(
     };
     let out = drain(Box::new(child.stdout.take().expect("stdout")));
     let err = drain(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("waitpid(2)") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("edgechat {args:?} did not finish within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
+    let Some(status) = wait_child(&mut child, limit) else {
+        panic!("edgechat {args:?} did not finish within {limit:?}");
     };
     std::process::Output {
         status,
         stdout: out.join().expect("stdout reader"),
         stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// Waits (at most `limit`) for `child` to exit and returns its status;
+/// `None` if it is still running then, after killing and reaping it.
+pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().expect("waitpid(2)") {
+            return Some(st);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
     }
 }
 
