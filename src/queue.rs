@@ -64,14 +64,17 @@ pub struct OutQueue {
     head: usize,
     /// Bytes owed in total.
     len: usize,
-    /// Whether `chunks`' array is borrowed from the spares (see `spares`).
-    whose: spares::Array,
+    /// The queue's own small array while `chunks` holds a borrowed big one
+    /// (see `spares`).
+    parked: VecDeque<Chunk>,
+    /// Whether `chunks`' array is borrowed from the spares.
+    lent: bool,
 }
 
 impl Drop for OutQueue {
     fn drop(&mut self) {
-        if self.whose != spares::Array::Own {
-            spares::give_back(&mut self.chunks, self.whose);
+        if self.lent {
+            spares::give_back(&mut self.chunks);
         }
     }
 }
@@ -131,7 +134,7 @@ impl OutQueue {
     #[inline]
     fn push(&mut self, c: Chunk) {
         if self.chunks.len() == self.chunks.capacity() {
-            spares::trade_up(&mut self.chunks, &mut self.whose);
+            spares::trade_up(&mut self.chunks, &mut self.parked, &mut self.lent);
         }
         self.chunks.push_back(c);
     }
@@ -214,9 +217,9 @@ impl OutQueue {
         }
         if self.chunks.is_empty() && self.chunks.capacity() > spares::SMALL {
             // A queue that drained after a burst gives its big array back
-            // (see `spares`); one that holds a small array keeps it, so a
-            // line per turn allocates nothing.
-            spares::trade_down(&mut self.chunks, &mut self.whose);
+            // (see `spares`) and takes its small one again, so a line per
+            // turn allocates nothing.
+            spares::trade_down(&mut self.chunks, &mut self.parked, &mut self.lent);
         }
     }
 }
@@ -277,8 +280,8 @@ mod tests {
         assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
     }
 
-    /// Without the spares set aside, a burst grows the array as any
-    /// `VecDeque` does, and a drained queue frees it.
+    /// Without the spares set aside, a burst allocates a big array of the
+    /// queue's own, and a drained queue frees it and keeps its small one.
     #[test]
     fn a_drained_queue_keeps_only_a_small_array() {
         let (fd, _peer) = pair();
@@ -292,12 +295,17 @@ mod tests {
         );
         q.push_shared(Rc::from(&b"x\n"[..]));
         burst(&mut q, &fd, 9);
-        assert_eq!(q.chunks.capacity(), 0, "a burst's array is freed");
-        assert_eq!(spares::stocked(), (0, 0));
+        assert_eq!(
+            q.chunks.capacity(),
+            spares::SMALL,
+            "the burst's array is freed"
+        );
+        assert_eq!(q.parked.capacity(), 0);
+        assert_eq!(spares::stocked(), 0);
     }
 
     /// With them, a queue borrows a big array for a burst and gives it
-    /// back, and keeps a small one borrowed too; nothing is allocated.
+    /// back, keeping its own small array; nothing is allocated.
     #[test]
     fn a_burst_borrows_a_spare_array_and_gives_it_back() {
         spares::reserve();
@@ -306,26 +314,31 @@ mod tests {
         let mut q = OutQueue::default();
         burst(&mut q, &fd, 1);
         assert_eq!(q.chunks.capacity(), spares::SMALL);
-        assert_eq!(spares::stocked(), (full.0 - 1, full.1));
+        assert_eq!(spares::stocked(), full);
         for _ in 0..3 {
             for _ in 0..10 {
                 q.push_shared(Rc::from(&b"x\n"[..]));
             }
             assert_eq!(q.chunks.capacity(), EARLY_FLUSH);
-            assert_eq!(spares::stocked(), (full.0, full.1 - 1));
+            assert_eq!(q.parked.capacity(), spares::SMALL);
+            assert_eq!(spares::stocked(), full - 1);
             assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
             assert_eq!(q.chunks.capacity(), spares::SMALL);
-            assert_eq!(spares::stocked(), (full.0 - 1, full.1));
+            assert_eq!(spares::stocked(), full);
+        }
+        q.push_shared(Rc::from(&b"x\n"[..]));
+        for _ in 0..10 {
+            q.push_shared(Rc::from(&b"x\n"[..]));
         }
         drop(q);
         assert_eq!(spares::stocked(), full, "a closed queue gives it back");
     }
 
-    /// A borrowed array that had to grow past the early-flush size (its
-    /// client fell behind) is the queue's own from then on, and is freed
-    /// once drained.
+    /// A borrowed array that fills (its client fell behind) is traded for
+    /// one of the queue's own at once: the stock never shrinks, and the
+    /// queue's own array is freed once drained.
     #[test]
-    fn an_array_grown_past_the_early_flush_is_freed() {
+    fn a_full_borrowed_array_goes_back_at_once() {
         spares::reserve();
         let full = spares::stocked();
         let (fd, _peer) = pair();
@@ -334,9 +347,12 @@ mod tests {
             q.push_shared(Rc::from(&b"x\n"[..]));
         }
         assert_eq!(q.chunks.capacity(), 2 * EARLY_FLUSH);
+        assert_eq!(spares::stocked(), full, "the borrowed array went back");
         assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
         assert_eq!(q.chunks.capacity(), spares::SMALL);
+        burst(&mut q, &fd, 10);
+        assert_eq!(spares::stocked(), full);
         drop(q);
-        assert_eq!(spares::stocked(), (full.0, full.1 - 1));
+        assert_eq!(spares::stocked(), full);
     }
 }

@@ -26,11 +26,16 @@ use crate::sys::stdio;
 use crate::sys::term::{self, RawMode};
 
 /// The signals the interactive client handles (see the module comment).
-const HANDLED: [Signal; 7] = [
+/// Every signal whose default action ends the process is here (the ones
+/// not sent by a fault), so none can leave the terminal raw.
+const HANDLED: [Signal; 10] = [
     Signal::SIGINT,
     Signal::SIGQUIT,
     Signal::SIGTERM,
     Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
     Signal::SIGTSTP,
     Signal::SIGCONT,
     Signal::SIGWINCH,

@@ -55,7 +55,7 @@ impl Outbox for Deliver<'_> {
         c.out.push_shared(line.clone());
         if c.owed() > self.max_output {
             // Over the limit: see whether the socket takes some first.
-            if c.flush().is_err() || c.out.cost() > self.max_output {
+            if c.flush().is_err() || c.owed() > self.max_output {
                 c.cut = true;
                 self.doomed.push(to);
             }

@@ -206,6 +206,11 @@ impl TlsSession {
     /// socket takes them now.
     pub fn send_last(&mut self, fd: BorrowedFd<'_>, data: &[u8]) {
         if self.state == TlsState::Open {
+            // The whole line goes into one record or none: rustls would
+            // otherwise take only what fits under its buffer limit, which
+            // a slow consumer has usually reached. (The connection closes
+            // next, so the limit no longer matters.)
+            self.conn.set_buffer_limit(None);
             if matches!(self.conn.writer().write(data), Ok(n) if n == data.len()) {
                 self.conn.send_close_notify();
                 self.state = TlsState::Closing;
