@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use super::link::Dialer;
 use super::proc::{self, Pid};
 use super::progress::Progress;
+use super::report::Figures;
 use super::BenchArgs;
 use crate::error::{Context, Error, Result};
 use crate::sys::epoll::{self, Epoll, Event};
@@ -330,14 +331,7 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
         gen_cpu_us,
         gen_max_turn,
     };
-    println!(
-        "{}",
-        if args.json {
-            report.json()
-        } else {
-            report.summary()
-        }
-    );
+    report.print_as(args.json);
     let failures = report.failures();
     if failures.is_empty() {
         return Ok(());

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::chat::{ChatLoad, Shape};
 use super::chatline::MIN_SIZE;
-use super::report::{json_string, latency_us, num, Usage};
+use super::report::{json_string, latency_us, num, Figures, Usage};
 use super::BenchArgs;
 use crate::error::{Error, Result};
 
@@ -59,12 +59,7 @@ fn shape(args: &BenchArgs) -> Result<Shape> {
 /// Measures and prints; fails on any error or an empty window.
 pub fn run(args: &BenchArgs, secs: Duration, warmup: Duration) -> Result<()> {
     let report = measure(args, shape(args)?, secs, warmup)?;
-    let text = if args.json {
-        report.json()
-    } else {
-        report.summary()
-    };
-    println!("{text}");
+    report.print_as(args.json);
     if report.errors() > 0 {
         return Err(Error::Check(format!(
             "{} errors: {} out of order, {} foreign lines, {} connections lost",
@@ -120,9 +115,11 @@ impl ChatReport {
         let per = (self.deliveries > 0).then(|| cpu_us as f64 / self.deliveries as f64);
         (per, cpu_us as f64 / 1e4 / self.secs())
     }
+}
 
+impl Figures for ChatReport {
     /// The human-readable summary, one line.
-    pub fn summary(&self) -> String {
+    fn summary(&self) -> String {
         let [p50, p99, p999, _, _] = self.latency_us;
         let Shape {
             senders,
@@ -157,7 +154,7 @@ impl ChatReport {
     }
 
     /// One JSON object with every figure; absent figures are `null`.
-    pub fn json(&self) -> String {
+    fn json(&self) -> String {
         let [p50, p99, p999, mean, max] = self.latency_us;
         let (server_per, server_pct) = match self.usage.server_cpu_us {
             Some(cpu) => {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::pool::Pool;
 use super::proc::{self, Pid};
 use super::progress::Progress;
-use super::report::{json_string, num};
+use super::report::{json_string, num, Figures};
 use super::BenchArgs;
 use crate::error::{Error, Result};
 
@@ -59,8 +59,10 @@ impl IdleReport {
         let grew = after.saturating_sub(before);
         Some(grew as f64 * 1024.0 / self.conns.max(1) as f64)
     }
+}
 
-    pub fn summary(&self) -> String {
+impl Figures for IdleReport {
+    fn summary(&self) -> String {
         let mut s = format!(
             "idle {} conns settled in {:.2} s, held {:.2} s: {} open at the end ({} HELLO); ",
             self.conns,
@@ -99,7 +101,7 @@ impl IdleReport {
         s
     }
 
-    pub fn json(&self) -> String {
+    fn json(&self) -> String {
         format!(
             "{{\"mode\":\"idle\",\"addr\":\"{}\",\"conns\":{},\"settle_secs\":{:.3},\"secs\":{:.3},\
              \"held_conns\":{},\"hellos\":{},\"errors\":{},\"failed_conns\":{},\"rss_before_kib\":{},\
@@ -182,14 +184,7 @@ pub fn run(args: &BenchArgs, secs: Duration) -> Result<()> {
         gen_cpu_us: proc::cpu_micros(Pid::Current)?.saturating_sub(gen0),
         first_error: pool.first_error.take(),
     };
-    println!(
-        "{}",
-        if args.json {
-            report.json()
-        } else {
-            report.summary()
-        }
-    );
+    report.print_as(args.json);
     if report.failed > 0 {
         return Err(Error::Check(format!(
             "{} connections lost while idle",

@@ -85,7 +85,7 @@ use crate::error::{Context, Error, Result};
 use link::dialer;
 use load::Load;
 use proc::Pid;
-use report::{Report, Usage};
+use report::{Figures, Report, Usage};
 
 /// `edgechat bench --help`, after the flags: what `--mode chaos` does.
 pub const CHAOS_HELP: &str = "\
@@ -306,14 +306,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         BenchMode::Pingpong | BenchMode::Stream => {}
     }
     let report = echo_load(args)?;
-    println!(
-        "{}",
-        if args.json {
-            report.json()
-        } else {
-            report.summary()
-        }
-    );
+    report.print_as(args.json);
     if report.errors() > 0 {
         return Err(Error::Check(format!(
             "{} errors: {} mismatched echoes, {} connections lost",

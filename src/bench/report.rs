@@ -7,6 +7,19 @@ use std::time::Duration;
 
 use super::stats::Histogram;
 
+/// A run's figures, as a readable summary or as one JSON object: every
+/// `edgechat bench` mode's report is one.
+pub trait Figures {
+    /// The readable summary.
+    fn summary(&self) -> String;
+    /// One JSON object on one line.
+    fn json(&self) -> String;
+    /// Prints the figures as `--json` asks.
+    fn print_as(&self, json: bool) {
+        println!("{}", if json { self.json() } else { self.summary() });
+    }
+}
+
 /// CPU and memory of the server and the generator over the measured window.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {
@@ -76,9 +89,11 @@ impl Report {
         let per_msg = (self.msgs > 0).then(|| cpu_us as f64 / self.msgs as f64);
         (per_msg, cpu_us as f64 / 1e4 / self.secs())
     }
+}
 
+impl Figures for Report {
     /// The human-readable summary, one line.
-    pub fn summary(&self) -> String {
+    fn summary(&self) -> String {
         let [p50, p99, p999, _, _] = self.latency_us;
         let mut s = format!("{} {} conns x {} B", self.mode, self.conns, self.size);
         if self.mode == "stream" {
@@ -119,7 +134,7 @@ impl Report {
     }
 
     /// One JSON object with every figure; absent figures are `null`.
-    pub fn json(&self) -> String {
+    fn json(&self) -> String {
         let [p50, p99, p999, mean, max] = self.latency_us;
         let (server_per_msg, server_pct) = match self.usage.server_cpu_us {
             Some(cpu) => {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::tally::{Kind, Tally, ERR_CODES};
-use crate::bench::report::json_string;
+use crate::bench::report::{json_string, Figures};
 
 /// What the checkers found.
 #[derive(Debug, Clone, Default)]
@@ -135,9 +135,11 @@ impl ChaosReport {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
 
+impl Figures for ChaosReport {
     /// The human-readable summary, a few lines.
-    pub fn summary(&self) -> String {
+    fn summary(&self) -> String {
         let (t, c, s) = (&self.tally, &self.checks, &self.server);
         let mut out = format!(
             "chaos {} clients + {} checkers on {}{}, seed {}, {:.1} s: {} actions ({:.0}/s)\n",
@@ -216,7 +218,7 @@ impl ChaosReport {
     }
 
     /// One JSON object with every figure.
-    pub fn json(&self) -> String {
+    fn json(&self) -> String {
         let (t, c, s) = (&self.tally, &self.checks, &self.server);
         let mut o = format!(
             "{{\"mode\":\"chaos\",\"addr\":\"{}\",\"tls_addr\":{},\"conns\":{},\"checkers\":{},\

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::super::report::{json_string, num};
+use super::super::report::{json_string, num, Figures};
 use crate::error::{Error, Result};
 
 /// Everything `edgechat bench --mode handshake` reports.
@@ -50,9 +50,11 @@ impl HandshakeReport {
             (true, true) => "resumed",
         }
     }
+}
 
+impl Figures for HandshakeReport {
     /// The human-readable summary, one line.
-    pub fn summary(&self) -> String {
+    fn summary(&self) -> String {
         let [p50, p99, p999, _, _] = self.latency_us;
         let mut s = format!(
             "handshake ({}) {} at a time, {:.2} s: {} handshakes, {:.0}/s, {} resumed, \
@@ -80,7 +82,7 @@ impl HandshakeReport {
     }
 
     /// One JSON object with every figure; absent figures are `null`.
-    pub fn json(&self) -> String {
+    fn json(&self) -> String {
         let [p50, p99, p999, mean, max] = self.latency_us;
         let (server_per, server_pct) = match self.server_cpu_us {
             Some(cpu) => {
@@ -118,11 +120,13 @@ impl HandshakeReport {
                 .map_or("null".into(), json_string),
         )
     }
+}
 
+impl HandshakeReport {
     /// Prints the report; fails on any error, an empty window, or (with
     /// `--resume`) no handshake resumed at all.
     pub fn print(&self, json: bool) -> Result<()> {
-        println!("{}", if json { self.json() } else { self.summary() });
+        self.print_as(json);
         if self.errors() > 0 {
             return Err(Error::Check(format!(
                 "{} errors: {} mismatched echoes, {} connections failed",
