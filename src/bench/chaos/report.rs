@@ -135,6 +135,41 @@ impl ChaosReport {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// How connections ended and what was not done, as (JSON key, words
+    /// for the summary, count): one list for both forms of the report.
+    fn connections(&self) -> [(&'static str, &'static str, u64); 11] {
+        let t = &self.tally;
+        [
+            ("server_closed", "ended by the server", t.server_closed),
+            ("resets", "of them resets", t.resets),
+            (
+                "stalled_ended",
+                "of them after slow or no reading",
+                t.stalled_ended,
+            ),
+            ("before_hello", "of them before HELLO", t.before_hello),
+            (
+                "closes_done",
+                "closes after a half-close or /quit",
+                t.closes_done,
+            ),
+            ("stalled_closes", "of them stalled", t.stalled_closes),
+            (
+                "raw_closed",
+                "non-TLS or cut handshakes closed",
+                t.raw_closed,
+            ),
+            (
+                "raw_open",
+                "non-TLS or cut handshakes left open",
+                t.raw_open,
+            ),
+            ("connect_failed", "connects failed", t.connect_failed),
+            ("no_hello", "without HELLO", t.no_hello),
+            ("dropped_lines", "lines not sent", t.dropped_lines),
+        ]
+    }
 }
 
 impl Figures for ChaosReport {
@@ -155,24 +190,12 @@ impl Figures for ChaosReport {
         );
         let _ = writeln!(out, "  actions: {}", self.actions());
         let _ = writeln!(out, "  server said: {}", self.errs());
-        let _ = writeln!(
-            out,
-            "  connections: {} ended by the server ({} resets, {} after slow or no reading, {} before HELLO), {} closes after a half-close or /quit \
-             ({} stalled), {} non-TLS or cut handshakes closed ({} left open), {} connects failed, \
-             {} without HELLO; {} lines not sent, {:.1} MB read",
-            t.server_closed,
-            t.resets,
-            t.stalled_ended,
-            t.before_hello,
-            t.closes_done,
-            t.stalled_closes,
-            t.raw_closed,
-            t.raw_open,
-            t.connect_failed,
-            t.no_hello,
-            t.dropped_lines,
-            t.bytes_read as f64 / 1e6,
-        );
+        let _ = write!(out, "  connections:");
+        for (i, (_, label, n)) in self.connections().iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            let _ = write!(out, "{sep}{n} {label}");
+        }
+        let _ = writeln!(out, "; {:.1} MB read", t.bytes_read as f64 / 1e6);
         let _ = writeln!(
             out,
             "  checkers: {} lines sent, {} checked, {} lost, {} out of order, {} forged, {} cut, {} ERR; \
@@ -239,24 +262,10 @@ impl Figures for ChaosReport {
         for (code, n) in names.zip(t.errs) {
             let _ = write!(o, "\"err_{}\":{n},", code.replace('-', "_"));
         }
-        let _ = write!(
-            o,
-            "\"server_closed\":{},\"resets\":{},\"stalled_ended\":{},\"before_hello\":{},\"closes_done\":{},\"stalled_closes\":{},\
-             \"raw_closed\":{},\"raw_open\":{},\"connect_failed\":{},\"no_hello\":{},\
-             \"dropped_lines\":{},\"bytes_read\":{},",
-            t.server_closed,
-            t.resets,
-            t.stalled_ended,
-            t.before_hello,
-            t.closes_done,
-            t.stalled_closes,
-            t.raw_closed,
-            t.raw_open,
-            t.connect_failed,
-            t.no_hello,
-            t.dropped_lines,
-            t.bytes_read,
-        );
+        for (key, _, n) in self.connections() {
+            let _ = write!(o, "\"{key}\":{n},");
+        }
+        let _ = write!(o, "\"bytes_read\":{},", t.bytes_read);
         let _ = write!(
             o,
             "\"checker_sent\":{},\"checked\":{},\"lost\":{},\"out_of_order\":{},\"forged\":{},\
