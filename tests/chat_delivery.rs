@@ -2,33 +2,17 @@
 //! disconnects, half-close, timeouts and graceful shutdown.
 
 mod chatkit;
+mod common;
 
-use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::Duration;
 
 use chatkit::{Client, Server};
 
-/// Connects with a tiny receive buffer, set before `connect` so the
-/// window the server sees is tiny from the first segment.
+/// Connects with a tiny receive buffer (`common::connect_small_rcvbuf`)
+/// and reads the greeting.
 fn connect_tiny_rcvbuf(srv: &Server) -> Client {
-    use nix::sys::socket::{
-        connect, setsockopt as nix_setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
-        SockaddrIn,
-    };
-    let fd = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .expect("socket");
-    nix_setsockopt(&fd, sockopt::RcvBuf, &4096).expect("SO_RCVBUF");
-    let std::net::SocketAddr::V4(v4) = srv.addr else {
-        panic!("ipv4 expected")
-    };
-    connect(fd.as_raw_fd(), &SockaddrIn::from(v4)).expect("connect");
-    let stream = std::net::TcpStream::from(fd);
+    let stream = common::connect_small_rcvbuf(srv.addr, 4096);
     stream
         .set_read_timeout(Some(chatkit::WAIT))
         .expect("timeout");
@@ -39,25 +23,6 @@ fn connect_tiny_rcvbuf(srv: &Server) -> Client {
     let hello = c.line();
     c.nick = hello.split(' ').nth(1).expect("nick").to_string();
     c
-}
-
-/// `SO_LINGER {on, 0}`: dropping the socket sends RST.
-fn set_linger_zero(fd: i32) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `l` is a live struct linger and its size is passed with it.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as u32,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER");
 }
 
 #[test]
@@ -267,7 +232,7 @@ fn reset_announces_quit() {
     let mut a = srv.join();
     let b = srv.join();
     a.line();
-    set_linger_zero(b.stream().as_raw_fd());
+    common::set_linger_zero(b.stream());
     let nick = b.nick.clone();
     drop(b);
     a.expect(&[&format!("QUIT {nick}")]);
