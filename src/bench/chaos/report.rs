@@ -136,6 +136,21 @@ impl ChaosReport {
             .join(", ")
     }
 
+    /// What the checkers counted, as (JSON key, words for the summary,
+    /// count).
+    fn checker_counts(&self) -> [(&'static str, &'static str, u64); 7] {
+        let c = &self.checks;
+        [
+            ("checker_sent", "lines sent", c.sent),
+            ("checked", "checked", c.checked),
+            ("lost", "lost", c.lost),
+            ("out_of_order", "out of order", c.out_of_order),
+            ("forged", "forged", c.forged),
+            ("checkers_cut", "cut", c.cut),
+            ("checker_errors", "ERR", c.errors),
+        ]
+    }
+
     /// How connections ended and what was not done, as (JSON key, words
     /// for the summary, count): one list for both forms of the report.
     fn connections(&self) -> [(&'static str, &'static str, u64); 11] {
@@ -196,17 +211,14 @@ impl Figures for ChaosReport {
             let _ = write!(out, "{sep}{n} {label}");
         }
         let _ = writeln!(out, "; {:.1} MB read", t.bytes_read as f64 / 1e6);
+        let _ = write!(out, "  checkers:");
+        for (i, (_, label, n)) in self.checker_counts().iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            let _ = write!(out, "{sep}{n} {label}");
+        }
         let _ = writeln!(
             out,
-            "  checkers: {} lines sent, {} checked, {} lost, {} out of order, {} forged, {} cut, {} ERR; \
-             latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            c.sent,
-            c.checked,
-            c.lost,
-            c.out_of_order,
-            c.forged,
-            c.cut,
-            c.errors,
+            "; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             c.latency_us[0] / 1e3,
             c.latency_us[1] / 1e3,
             c.latency_us[4] / 1e3,
@@ -266,18 +278,12 @@ impl Figures for ChaosReport {
             let _ = write!(o, "\"{key}\":{n},");
         }
         let _ = write!(o, "\"bytes_read\":{},", t.bytes_read);
+        for (key, _, n) in self.checker_counts() {
+            let _ = write!(o, "\"{key}\":{n},");
+        }
         let _ = write!(
             o,
-            "\"checker_sent\":{},\"checked\":{},\"lost\":{},\"out_of_order\":{},\"forged\":{},\
-             \"checkers_cut\":{},\"checker_errors\":{},\"foreign\":{},\"checker_p50_us\":{:.0},\
-             \"checker_p99_us\":{:.0},\"checker_max_us\":{:.0},",
-            c.sent,
-            c.checked,
-            c.lost,
-            c.out_of_order,
-            c.forged,
-            c.cut,
-            c.errors,
+            "\"foreign\":{},\"checker_p50_us\":{:.0},\"checker_p99_us\":{:.0},\"checker_max_us\":{:.0},",
             c.foreign,
             c.latency_us[0],
             c.latency_us[1],
