@@ -53,7 +53,11 @@ impl LineFramer {
     }
 
     /// Feeds `data`, calling `on` for every line (or overflow) it completes.
-    pub fn push(&mut self, mut data: &[u8], mut on: impl FnMut(Frame<'_>)) {
+    /// Returns how many newlines `data` held (every line it ended, empty,
+    /// too long or discarded ones included), so the caller need not look
+    /// for them again.
+    pub fn push(&mut self, mut data: &[u8], mut on: impl FnMut(Frame<'_>)) -> usize {
+        let mut ended = 0;
         while !data.is_empty() {
             let nl = data.iter().position(|&b| b == b'\n');
             let (head, rest) = match nl {
@@ -79,8 +83,10 @@ impl LineFramer {
                     self.emit(&line, &mut on);
                 }
             }
+            ended += usize::from(rest.is_some());
             data = rest.unwrap_or(&[]);
         }
+        ended
     }
 
     fn emit(&self, line: &[u8], on: &mut impl FnMut(Frame<'_>)) {
@@ -101,6 +107,19 @@ mod tests {
     enum F {
         L(Vec<u8>),
         Long,
+    }
+
+    #[test]
+    fn push_counts_every_newline_it_consumed() {
+        let mut f = LineFramer::new(4);
+        assert_eq!(
+            f.push(b"a\n\nbb\r\nc", |_| {}),
+            3,
+            "empty and CRLF lines count"
+        );
+        assert_eq!(f.push(b"c", |_| {}), 0, "a partial line ends nothing");
+        assert_eq!(f.push(b"toolong", |_| {}), 0);
+        assert_eq!(f.push(b"still\nx\n", |_| {}), 2, "a discarded line counts");
     }
 
     fn run(f: &mut LineFramer, chunks: &[&[u8]]) -> Vec<F> {

@@ -93,7 +93,7 @@ impl Pair {
 
     fn push(&mut self, chunk: &[u8]) {
         let (got, max) = (&mut self.got, self.model.max);
-        self.framer.push(chunk, |f| {
+        let ended = self.framer.push(chunk, |f| {
             got.push(match f {
                 Frame::Line(l) => {
                     assert!(
@@ -107,6 +107,8 @@ impl Pair {
                 Frame::TooLong => Out::TooLong,
             })
         });
+        let newlines = chunk.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(ended, newlines, "push counts every newline it consumed");
         for &b in chunk {
             self.model.byte(b);
         }

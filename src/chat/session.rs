@@ -170,7 +170,7 @@ impl Chat {
             Some(rate) => split_at_allowance(data, s.paid.max(now), now, per_line(rate)),
         };
         let router = &mut self.router;
-        s.framer.push(now_part, |frame| {
+        let ended = s.framer.push(now_part, |frame| {
             if !out.accepting(key) {
                 return;
             }
@@ -183,7 +183,7 @@ impl Chat {
         // this input finished a line, what is left started in it.
         s.line_since = match (s.framer.has_partial(), s.line_since) {
             (false, _) => None,
-            (true, Some(since)) if !now_part.contains(&b'\n') => Some(since),
+            (true, Some(since)) if ended == 0 => Some(since),
             (true, _) => Some(now),
         };
         if self.router.nick(key).is_none() {
@@ -194,8 +194,7 @@ impl Chat {
         }
         let rate = self.limits.rate?;
         let per = per_line(rate);
-        let lines = now_part.iter().filter(|&&b| b == b'\n').count() as u32;
-        s.paid = s.paid.max(now) + per * lines;
+        s.paid = s.paid.max(now) + per * ended as u32;
         if later.is_empty() {
             return None;
         }
