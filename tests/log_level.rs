@@ -111,3 +111,44 @@ fn error_hides_warnings_too() {
     assert!(!log.contains(" WARN "), "{log}");
     assert!(!log.contains(" INFO "), "{log}");
 }
+
+/// At `error` an error line still shows: the log file's folder is renamed
+/// away, so SIGHUP cannot reopen the log and says so (in the old file,
+/// which the rename carried along), while the info line of the reload
+/// that did happen stays hidden.
+#[test]
+fn error_shows_errors() {
+    let base = std::env::temp_dir().join(format!("edgechat-loglevel-{}", std::process::id()));
+    let (dir, moved) = (base.join("logs"), base.join("moved"));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--mode", "echo", "--tcp", "127.0.0.1:0"])
+        .args(["--log-level", "error", "--log"])
+        .arg(dir.join("edgechat.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn edgechat");
+    let pid = child.id();
+    wait_until("the server listens", || listening_port(pid).is_some());
+    std::fs::rename(&dir, &moved).expect("rename the log folder");
+    let server = Pid::from_raw(pid as i32);
+    kill(server, Signal::SIGHUP).expect("kill(2) SIGHUP");
+    let old = moved.join("edgechat.log");
+    let mut log = String::new();
+    wait_until("the error line", || {
+        log = std::fs::read_to_string(&old).unwrap_or_default();
+        log.contains(" ERROR SIGHUP: log not reopened")
+    });
+    kill(server, Signal::SIGTERM).expect("kill(2) SIGTERM");
+    let status = with_timeout("the server's exit", move || {
+        child.wait().expect("waitpid(2)")
+    });
+    assert_eq!(status.code(), Some(0));
+    let log = std::fs::read_to_string(&old).expect("the old log");
+    assert!(!log.contains(" INFO "), "{log}");
+    assert!(!log.contains(" WARN "), "{log}");
+    let _ = std::fs::remove_dir_all(&base);
+}
