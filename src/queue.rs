@@ -19,9 +19,10 @@ pub const EARLY_FLUSH: usize = 32;
 
 /// Sets aside the spare queue arrays that let a client sent a burst cost
 /// no allocation (see `spares`); the chat reactor calls it at start, on
-/// its own thread.
-pub fn reserve_spares() {
-    spares::reserve();
+/// its own thread. No more than `clients` are set aside: no more clients
+/// can need one at once.
+pub fn reserve_spares(clients: usize) {
+    spares::reserve(clients);
 }
 
 /// What one queued buffer costs beyond its bytes. `--max-output` bounds a
@@ -303,7 +304,7 @@ mod tests {
     /// back, keeping its own small array; nothing is allocated.
     #[test]
     fn a_burst_borrows_a_spare_array_and_gives_it_back() {
-        spares::reserve();
+        spares::reserve(usize::MAX);
         let full = spares::stocked();
         let (fd, _peer) = pair();
         let mut q = OutQueue::default();
@@ -334,7 +335,7 @@ mod tests {
     /// queue's own array is freed once drained.
     #[test]
     fn a_full_borrowed_array_goes_back_at_once() {
-        spares::reserve();
+        spares::reserve(usize::MAX);
         let full = spares::stocked();
         let (fd, _peer) = pair();
         let mut q = OutQueue::default();

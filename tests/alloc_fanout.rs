@@ -143,7 +143,7 @@ fn allocations_after(n: usize, warm: usize, per_turn: usize, turns: usize) -> u6
 }
 
 fn measure(n: usize, warm: usize, settle: usize, per_turn: usize, turns: usize) -> u64 {
-    reserve_spares(); // as the chat reactor does at start
+    reserve_spares(10_000); // as the chat reactor does at start (--max-clients)
     let mut room = Members::new(n);
     let mut router = Router::new();
     let mut buf = vec![0u8; 64 * 1024];

@@ -48,14 +48,16 @@ thread_local! {
     static SPARE: RefCell<Vec<VecDeque<Chunk>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Sets the stock aside (once per thread; the chat reactor's).
-pub(super) fn reserve() {
+/// Sets the stock aside (once per thread; the chat reactor's): [`STOCK`]
+/// arrays, or `clients` if fewer.
+pub(super) fn reserve(clients: usize) {
     SPARE.with_borrow_mut(|s| {
         if !s.is_empty() {
             return;
         }
-        s.reserve_exact(STOCK);
-        for _ in 0..STOCK {
+        let n = STOCK.min(clients);
+        s.reserve_exact(n);
+        for _ in 0..n {
             s.push(VecDeque::with_capacity(EARLY_FLUSH));
         }
     });

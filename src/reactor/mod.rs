@@ -183,7 +183,7 @@ impl Reactor {
         });
         if chat.is_some() {
             // Before any client: the spare queue arrays sit low in the heap.
-            crate::queue::reserve_spares();
+            crate::queue::reserve_spares(cfg.max_clients);
         }
         let udp_guard = Guard::new(cfg.udp_rate, Instant::now());
         if let (Some(chat), false) = (chat.as_deref_mut(), udp.is_empty()) {
