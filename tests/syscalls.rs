@@ -58,3 +58,67 @@ fn syscalls_follow_the_socket_tutorial_order() {
         want.peek().unwrap()
     );
 }
+
+/// A new connection costs no `recv` until the kernel says it is readable:
+/// registering a socket with epoll reports data that arrived before the
+/// accept, so no read is tried on speculation. Under `strace`, clients
+/// that connect and leave without a byte, and clients that send one
+/// message, make the server see no `recvfrom` that fails with `EAGAIN`
+/// (a speculative first read cost one per connection).
+#[test]
+fn a_new_connection_costs_no_speculative_read() {
+    use std::io::{BufRead, BufReader};
+    use std::net::SocketAddr;
+    use std::process::Stdio;
+
+    const QUIET: usize = 20;
+    assert!(strace_installed(), "strace is not installed");
+    let trace = std::env::temp_dir().join(format!("edgechat-recv-{}.trace", std::process::id()));
+    let mut strace = Command::new("strace")
+        .args(["-f", "-e", "trace=recvfrom", "-o"])
+        .arg(&trace)
+        .args([BIN, "serve", "--mode", "echo", "--tcp", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn strace");
+    let mut lines = BufReader::new(strace.stderr.take().expect("stderr")).lines();
+    let addr: SocketAddr = with_timeout("the listening line", move || loop {
+        let line = lines.next().expect("a log line").expect("stderr");
+        if let Some((_, a)) = line.split_once("listening on tcp://") {
+            break a.trim().parse().expect("address");
+        }
+    });
+    // The quiet clients stay until the server has accepted them (it has
+    // served a client that came after them), then leave.
+    let quiet: Vec<_> = (0..QUIET).map(|_| connect(addr)).collect();
+    for _ in 0..QUIET {
+        assert_echo(&mut connect(addr), b"one message");
+    }
+    drop(quiet);
+    assert_echo(&mut connect(addr), b"served");
+    let pid = strace.id();
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .expect("strace's children");
+    let server: i32 = children.trim().parse().expect("the server's pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill(2)");
+    let status = with_timeout("strace's exit", move || strace.wait().expect("wait"));
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&trace).expect("the trace");
+    let _ = std::fs::remove_file(&trace);
+    let reads = text.matches("recvfrom(").count();
+    let eagain = text.lines().filter(|l| l.contains("EAGAIN")).count();
+    assert!(
+        reads >= 2 * QUIET,
+        "too few reads traced ({reads}):\n{text}"
+    );
+    assert!(
+        eagain < QUIET,
+        "{eagain} reads came back EAGAIN for {QUIET} quiet clients:\n{text}"
+    );
+}
