@@ -13,7 +13,7 @@
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::queue::{Flushed, OutQueue};
+use crate::queue::{Flushed, OutQueue, Turn};
 use crate::transport::{Input, Transport};
 
 /// Where a connection is in its life.
@@ -116,8 +116,7 @@ impl Conn {
     }
 
     /// What the client is owed, as counted against `--max-output`: the
-    /// queue's cost (its bytes plus what each queued buffer costs in memory,
-    /// see [`crate::queue::CHUNK_COST`]) plus what TLS has not sent yet.
+    /// queue's cost (see [`OutQueue::cost`]) plus what TLS has not sent yet.
     #[inline]
     pub fn owed(&self) -> usize {
         self.out.cost() + self.transport.in_flight()
@@ -151,10 +150,11 @@ impl Conn {
             .write(fd, &mut self.out, data, &mut self.writable)
     }
 
-    /// Flushes what is owed if the socket may take more; once closing and
-    /// nothing else is owed, TLS sends `close_notify`.
+    /// Flushes what is owed (its own buffer, then its lines of `turn`) if
+    /// the socket may take more; once closing and nothing else is owed, TLS
+    /// sends `close_notify`.
     #[inline]
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&mut self, turn: &Turn) -> io::Result<()> {
         if !self.writable {
             return Ok(());
         }
@@ -166,7 +166,7 @@ impl Conn {
             };
         if work {
             let fd = self.fd.as_fd();
-            if self.transport.flush(fd, &mut self.out, closing)? == Flushed::Blocked {
+            if self.transport.flush(fd, &mut self.out, turn, closing)? == Flushed::Blocked {
                 self.writable = false;
             }
         }

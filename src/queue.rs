@@ -1,82 +1,115 @@
-//! A connection's output queue: bytes owed to one client, in order, as
-//! owned buffers or references to lines shared by many recipients, flushed
-//! with one `sendmsg` of many buffers (or handed to TLS a batch at a time).
+//! What the server owes each client, and how a turn's chat lines reach
+//! every recipient in one syscall.
+//!
+//! A chat line is encoded once into the [`Turn`], the reactor's buffer of
+//! the lines of the current loop iteration. A recipient's [`OutQueue`]
+//! holds no copy: it links *spans* of the turn, and a line that follows the
+//! recipient's previous one in the turn's buffer (every line of a busy room,
+//! in order) only stretches its last span. At the end of the turn the
+//! reactor flushes each queue that was given lines: one `send` for one span
+//! however many lines it holds, one `sendmsg` of up to `UIO_MAXIOV` buffers
+//! for more. Whatever a socket does not take is copied into that
+//! connection's own buffer ([`OutQueue::settle`]) before the turn's buffer is
+//! reused, and goes out first next time.
+//!
+//! So a recipient that keeps up costs no copy and no allocation, and an
+//! idle one holds no buffer at all. A turn that grows past its bounds (a
+//! storm of thousands of joins) is flushed and settled early, so its size
+//! stays bounded too.
 
-use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
-use std::rc::Rc;
 
 use crate::sys::{socket, would_block};
 
-mod spares;
+/// At most this many buffers go to one `sendmsg` (the kernel's
+/// `UIO_MAXIOV`).
+const MAX_IOV: usize = 1024;
+/// A turn holding this many bytes of lines is flushed and settled early.
+const TURN_BYTES: usize = 256 * 1024;
+/// Or this many spans (16 bytes each).
+const TURN_SPANS: usize = 64 * 1024;
+/// The end of a list of spans.
+const NONE: u32 = u32::MAX;
 
-/// At most this many buffers go to one `sendmsg` call.
-const MAX_IOV: usize = 64;
-/// The reactor sends a chat queue at once when it holds this many buffers,
-/// so a client that keeps up never needs a bigger array (see `spares`).
-pub const EARLY_FLUSH: usize = 32;
-
-/// Sets aside the spare queue arrays that let a client sent a burst cost
-/// no allocation (see `spares`); the chat reactor calls it at start, on
-/// its own thread. No more than `clients` are set aside: no more clients
-/// can need one at once.
-pub fn reserve_spares(clients: usize) {
-    spares::reserve(clients);
+/// A line posted to a [`Turn`]: where its bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line {
+    /// In the buffer of lines for one recipient (see [`Turn::post`]).
+    one: bool,
+    start: u32,
+    end: u32,
 }
 
-/// What one queued buffer costs beyond its bytes. `--max-output` bounds a
-/// client's bytes plus this much per buffer, so that it bounds memory: a
-/// client owed a million tiny lines holds a million of these.
-/// - Its slot in the queue's array: 24 bytes (a [`Chunk`]), counted twice,
-///   as the array grows by doubling and so may be half spare slots: 48.
-/// - A shared line's allocation beyond its bytes (a slow client may be the
-///   last to hold it): the `Rc`'s strong and weak counts, 16; malloc's size
-///   word, 8; rounding up to 8 bytes (the `Rc`'s layout), then to malloc's
-///   16-byte granules, at most 15 in all.
-///
-/// 48 + 16 + 8 + 15 = 87, rounded up to 88.
-pub const CHUNK_COST: usize = 88;
-const _: () = assert!(CHUNK_COST > 2 * std::mem::size_of::<Chunk>() + 16 + 8 + 15);
+impl Line {
+    /// The line's length in bytes.
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
 
-/// One buffer waiting in an output queue.
-#[derive(Debug)]
-pub enum Chunk {
-    /// Bytes only this connection needs (the rest of a partial echo write).
-    Owned(Vec<u8>),
-    /// A line encoded once and shared by every recipient.
-    Shared(Rc<[u8]>),
-}
-
-impl Chunk {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Chunk::Owned(v) => v,
-            Chunk::Shared(r) => r,
-        }
+    /// True for a line of no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
     }
 }
 
-/// Bytes owed to a client, in order, flushed with one `sendmsg` per call.
-#[derive(Debug, Default)]
-pub struct OutQueue {
-    chunks: VecDeque<Chunk>,
-    /// Bytes of the front chunk already sent.
-    head: usize,
-    /// Bytes owed in total.
-    len: usize,
-    /// The queue's own small array while `chunks` holds a borrowed big one
-    /// (see `spares`).
-    parked: VecDeque<Chunk>,
-    /// Whether `chunks`' array is borrowed from the spares.
-    lent: bool,
+/// Consecutive bytes of one of the turn's buffers owed to one recipient,
+/// and the next span owed to it.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    one: bool,
+    start: u32,
+    end: u32,
+    next: u32,
 }
 
-impl Drop for OutQueue {
-    fn drop(&mut self) {
-        if self.lent {
-            spares::give_back(&mut self.chunks);
+/// The lines of the current turn, each encoded once, and every recipient's
+/// spans of them.
+#[derive(Debug, Default)]
+pub struct Turn {
+    /// Lines for many recipients (room lines and notices).
+    many: Vec<u8>,
+    /// Lines for one (replies, `HELLO`, `DM`): kept apart so they never
+    /// break up a run of room lines, which each member then owes as one
+    /// span (a storm of `JOIN`s, each new client's `HELLO` between them).
+    one: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+impl Turn {
+    /// Copies `line` into the turn, once, for one recipient or for many.
+    pub fn post(&mut self, line: &[u8], many: bool) -> Line {
+        let buf = if many { &mut self.many } else { &mut self.one };
+        let start = buf.len() as u32;
+        buf.extend_from_slice(line);
+        Line {
+            one: !many,
+            start,
+            end: buf.len() as u32,
         }
+    }
+
+    /// True once the turn is over its bounds: time to settle it.
+    pub fn is_full(&self) -> bool {
+        self.many.len() + self.one.len() >= TURN_BYTES || self.spans.len() >= TURN_SPANS
+    }
+
+    /// True when nothing has been posted since the last [`Turn::clear`].
+    pub fn is_empty(&self) -> bool {
+        self.many.is_empty() && self.one.is_empty()
+    }
+
+    /// Forgets every line and span, keeping the buffers. Every queue given
+    /// lines must have been settled first.
+    pub fn clear(&mut self) {
+        self.many.clear();
+        self.one.clear();
+        self.spans.clear();
+    }
+
+    fn bytes(&self, s: &Span) -> &[u8] {
+        let buf = if s.one { &self.one } else { &self.many };
+        &buf[s.start as usize..s.end as usize]
     }
 }
 
@@ -89,145 +122,246 @@ pub enum Flushed {
     Blocked,
 }
 
+/// Bytes owed to one client, in order: first its own buffer (what earlier
+/// turns left unsent, or the rest of a partial echo write), then its spans
+/// of the current turn.
+#[derive(Debug)]
+pub struct OutQueue {
+    /// Owed ahead of the spans: `buf[head..]`. Freed once sent, so an idle
+    /// client holds no buffer.
+    buf: Vec<u8>,
+    head: usize,
+    /// The first and last of this turn's spans owed to the client.
+    first: u32,
+    last: u32,
+    /// Spans in that list, and bytes of the first one already sent.
+    spans: u32,
+    skip: u32,
+    /// Bytes owed in those spans.
+    queued: usize,
+    /// The last byte sent was not the end of a line.
+    mid_line: bool,
+}
+
+impl Default for OutQueue {
+    fn default() -> Self {
+        OutQueue {
+            buf: Vec::new(),
+            head: 0,
+            first: NONE,
+            last: NONE,
+            spans: 0,
+            skip: 0,
+            queued: 0,
+            mid_line: false,
+        }
+    }
+}
+
 impl OutQueue {
     /// Bytes owed.
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.buf.len() - self.head + self.queued
     }
 
-    /// What the queue costs, as counted against `--max-output`: its bytes
-    /// plus [`CHUNK_COST`] per buffer.
+    /// What the queue costs, as counted against `--max-output`: the memory
+    /// its own buffer holds (sent bytes at its front and spare capacity
+    /// included), plus the bytes it owes in the turn.
     #[inline]
     pub fn cost(&self) -> usize {
-        self.len + self.chunks.len() * CHUNK_COST
+        self.buf.capacity() + self.queued
     }
 
     /// True when nothing is owed.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
-    /// Queues a copy of `data`, appending to the last owned buffer if any.
+    /// Whether spans of the current turn are owed (the queue must be
+    /// settled before the turn is cleared).
+    #[inline]
+    pub fn in_turn(&self) -> bool {
+        self.first != NONE
+    }
+
+    /// Queues a copy of `data`. Only for a queue with no spans in the
+    /// turn (echo; chat output always goes through the turn), so order
+    /// holds.
     pub fn push_copy(&mut self, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        self.len += data.len();
-        if let Some(Chunk::Owned(v)) = self.chunks.back_mut() {
-            v.extend_from_slice(data);
-            return;
-        }
-        self.push(Chunk::Owned(data.to_vec()));
+        debug_assert!(!self.in_turn(), "bytes would pass the turn's lines");
+        self.buf.extend_from_slice(data);
     }
 
-    /// Queues a reference to a shared buffer (no copy).
+    /// Owes `line`, posted to `turn`: stretches the last span if the line
+    /// follows it, else links a new one.
     #[inline]
-    pub fn push_shared(&mut self, data: Rc<[u8]>) {
-        if data.is_empty() {
+    pub fn push_line(&mut self, turn: &mut Turn, line: Line) {
+        if line.is_empty() {
             return;
         }
-        self.len += data.len();
-        self.push(Chunk::Shared(data));
-    }
-
-    #[inline]
-    fn push(&mut self, c: Chunk) {
-        if self.chunks.len() == self.chunks.capacity() {
-            spares::trade_up(&mut self.chunks, &mut self.parked, &mut self.lent);
+        self.queued += line.len();
+        if let Some(s) = turn.spans.get_mut(self.last as usize) {
+            if s.one == line.one && s.end == line.start {
+                s.end = line.end;
+                return;
+            }
         }
-        self.chunks.push_back(c);
+        let at = turn.spans.len() as u32;
+        turn.spans.push(Span {
+            one: line.one,
+            start: line.start,
+            end: line.end,
+            next: NONE,
+        });
+        match turn.spans.get_mut(self.last as usize) {
+            Some(s) => s.next = at,
+            None => {
+                self.first = at;
+                self.skip = 0;
+            }
+        }
+        self.last = at;
+        self.spans += 1;
     }
 
-    /// Fills `iov` with the queued buffers, in order, up to about `max`
-    /// bytes (whole buffers; the first may be partly sent). Returns how
-    /// many entries were filled.
-    pub fn slices<'a>(&'a self, iov: &mut [IoSlice<'a>], max: usize) -> usize {
+    /// True when the bytes sent so far end inside a line: a last line
+    /// added now would land in the middle of it.
+    #[inline]
+    pub fn partly_sent(&self) -> bool {
+        self.mid_line
+    }
+
+    /// Fills `iov` with what is owed, in order, up to about `max` bytes
+    /// (whole buffers; the first may be partly sent). Returns how many
+    /// entries were filled.
+    pub fn slices<'a>(&'a self, turn: &'a Turn, iov: &mut [IoSlice<'a>], max: usize) -> usize {
         let mut n = 0;
         let mut total = 0;
-        for (i, c) in self.chunks.iter().take(iov.len()).enumerate() {
-            if total >= max {
+        let own = &self.buf[self.head..];
+        if !own.is_empty() && n < iov.len() {
+            iov[n] = IoSlice::new(own);
+            n += 1;
+            total += own.len();
+        }
+        let mut at = self.first;
+        let mut skip = self.skip as usize;
+        while let Some(s) = turn.spans.get(at as usize) {
+            if n == iov.len() || total >= max {
                 break;
             }
-            let bytes = if i == 0 {
-                &c.bytes()[self.head..]
-            } else {
-                c.bytes()
-            };
+            let bytes = &turn.bytes(s)[skip..];
             iov[n] = IoSlice::new(bytes);
             n += 1;
             total += bytes.len();
+            at = s.next;
+            skip = 0;
         }
         n
     }
 
-    /// True when the front buffer is partly sent: the bytes that went out
-    /// end inside it (for chat, inside a line).
-    #[inline]
-    pub fn partly_sent(&self) -> bool {
-        self.head > 0
-    }
-
-    /// Buffers queued.
-    #[inline]
-    pub fn chunks(&self) -> usize {
-        self.chunks.len()
-    }
-
-    /// Sends as much as the socket takes, many buffers per `sendmsg`.
-    pub fn flush(&mut self, fd: BorrowedFd<'_>) -> io::Result<Flushed> {
+    /// Sends as much as the socket takes: one `send` when one buffer is
+    /// owed (a run of lines in one span), one `sendmsg` of up to
+    /// `UIO_MAXIOV` buffers otherwise, until all is sent or `EAGAIN`.
+    pub fn flush(&mut self, fd: BorrowedFd<'_>, turn: &Turn) -> io::Result<Flushed> {
         while !self.is_empty() {
-            if self.chunks.len() == 1 {
-                // One buffer owed (a line per turn, the common case): a plain
-                // send, no iovec array to fill, no msghdr for the kernel.
-                match socket::send(fd, &self.chunks[0].bytes()[self.head..]) {
-                    Ok(sent) => self.consume(sent),
-                    Err(e) if would_block(&e) => return Ok(Flushed::Blocked),
-                    Err(e) => return Err(e),
-                }
-                continue;
-            }
-            let mut iov = [IoSlice::new(&[]); MAX_IOV];
-            let n = self.slices(&mut iov, usize::MAX);
-            let sent = match socket::send_vectored(fd, &iov[..n]) {
-                Ok(sent) => sent,
+            let pieces = self.spans as usize + usize::from(self.head < self.buf.len());
+            // The iovec array is as small as the work: filling it costs
+            // 16 bytes an entry.
+            let sent = match pieces {
+                1 => self.send_pieces::<1>(fd, turn),
+                2..=8 => self.send_pieces::<8>(fd, turn),
+                9..=64 => self.send_pieces::<64>(fd, turn),
+                _ => self.send_pieces::<MAX_IOV>(fd, turn),
+            };
+            match sent {
+                Ok(n) => self.consume(n, turn),
                 Err(e) if would_block(&e) => return Ok(Flushed::Blocked),
                 Err(e) => return Err(e),
-            };
-            self.consume(sent);
+            }
         }
         Ok(Flushed::All)
     }
 
+    fn send_pieces<const N: usize>(&self, fd: BorrowedFd<'_>, turn: &Turn) -> io::Result<usize> {
+        let mut iov = [IoSlice::new(&[]); N];
+        match self.slices(turn, &mut iov, usize::MAX) {
+            1 => socket::send(fd, &iov[0]),
+            n => socket::send_vectored(fd, &iov[..n]),
+        }
+    }
+
     /// Drops `n` sent bytes from the front.
-    pub fn consume(&mut self, mut n: usize) {
-        self.len -= n;
+    pub fn consume(&mut self, mut n: usize, turn: &Turn) {
+        if n == 0 {
+            return;
+        }
+        let own = self.buf.len() - self.head;
+        if own > 0 {
+            let k = n.min(own);
+            self.head += k;
+            n -= k;
+            self.mid_line = self.buf[self.head - 1] != b'\n';
+            if self.head == self.buf.len() {
+                // Drained: give the memory back (an idle client holds none).
+                self.buf = Vec::new();
+                self.head = 0;
+            }
+        }
         while n > 0 {
-            let Some(front) = self.chunks.front() else {
+            let Some(s) = turn.spans.get(self.first as usize) else {
                 break;
             };
-            let left = front.bytes().len() - self.head;
-            if n < left {
-                self.head += n;
-                return;
+            let bytes = &turn.bytes(s)[self.skip as usize..];
+            let k = n.min(bytes.len());
+            self.mid_line = bytes[k - 1] != b'\n';
+            self.queued -= k;
+            n -= k;
+            if k < bytes.len() {
+                self.skip += k as u32;
+                break;
             }
-            n -= left;
+            self.first = s.next;
+            self.skip = 0;
+            self.spans -= 1;
+        }
+        if self.first == NONE {
+            self.last = NONE;
+        }
+    }
+
+    /// Copies what is still owed of the turn into the queue's own buffer,
+    /// so the turn can be cleared. (Only for a client the socket did not
+    /// take everything from: the others owe nothing by now.)
+    pub fn settle(&mut self, turn: &Turn) {
+        if !self.in_turn() {
+            return;
+        }
+        if self.head > 0 {
+            self.buf.drain(..self.head);
             self.head = 0;
-            self.chunks.pop_front();
         }
-        if self.chunks.is_empty() && self.chunks.capacity() > spares::SMALL {
-            // A queue that drained after a burst gives its big array back
-            // (see `spares`) and takes its small one again, so a line per
-            // turn allocates nothing.
-            spares::trade_down(&mut self.chunks, &mut self.parked, &mut self.lent);
+        self.buf.reserve(self.queued);
+        let mut at = self.first;
+        let mut skip = self.skip as usize;
+        while let Some(s) = turn.spans.get(at as usize) {
+            self.buf.extend_from_slice(&turn.bytes(s)[skip..]);
+            at = s.next;
+            skip = 0;
         }
+        self.first = NONE;
+        self.last = NONE;
+        self.spans = 0;
+        self.skip = 0;
+        self.queued = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use std::os::fd::{AsFd, OwnedFd};
     use std::os::unix::net::UnixStream;
 
@@ -237,118 +371,124 @@ mod tests {
         (OwnedFd::from(a), b)
     }
 
+    fn read_n(peer: &mut UnixStream, n: usize) -> Vec<u8> {
+        let mut got = vec![0u8; n];
+        peer.read_exact(&mut got).unwrap();
+        got
+    }
+
     #[test]
-    fn queue_keeps_order_across_owned_and_shared() {
+    fn own_bytes_go_before_the_turns_lines() {
         let (fd, mut peer) = pair();
+        let mut turn = Turn::default();
         let mut q = OutQueue::default();
         q.push_copy(b"ab");
         q.push_copy(b"cd");
-        q.push_shared(Rc::from(&b"ef"[..]));
-        q.push_copy(b"g");
-        assert_eq!(q.len(), 7);
-        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
-        assert!(q.is_empty());
-        let mut got = [0u8; 7];
-        std::io::Read::read_exact(&mut peer, &mut got).unwrap();
-        assert_eq!(&got, b"abcdefg");
+        let l = turn.post(b"ef\n", true);
+        q.push_line(&mut turn, l);
+        let l = turn.post(b"g\n", false);
+        q.push_line(&mut turn, l);
+        assert_eq!(q.len(), 9);
+        assert_eq!(q.flush(fd.as_fd(), &turn).unwrap(), Flushed::All);
+        assert!(q.is_empty() && !q.in_turn());
+        assert_eq!(read_n(&mut peer, 9), b"abcdef\ng\n");
     }
 
     #[test]
-    fn partial_flush_resumes_mid_chunk() {
+    fn consecutive_lines_share_one_span() {
+        let mut turn = Turn::default();
+        let (mut a, mut b) = (OutQueue::default(), OutQueue::default());
+        for i in 0..256 {
+            let l = turn.post(format!("MSG x {i}\n").as_bytes(), true);
+            a.push_line(&mut turn, l);
+            b.push_line(&mut turn, l);
+            // A reply to `a` alone, between them, breaks no run.
+            let r = turn.post(b"OK\n", false);
+            a.push_line(&mut turn, r);
+        }
+        assert_eq!(b.spans, 1, "b owes one run of 256 lines");
+        assert_eq!(a.spans, 512, "a's lines alternate between buffers");
         let (fd, mut peer) = pair();
+        assert_eq!(b.flush(fd.as_fd(), &turn).unwrap(), Flushed::All);
+        let want: Vec<u8> = (0..256)
+            .flat_map(|i| format!("MSG x {i}\n").into_bytes())
+            .collect();
+        assert_eq!(read_n(&mut peer, want.len()), want);
+        assert_eq!(a.flush(fd.as_fd(), &turn).unwrap(), Flushed::All);
+        let want: Vec<u8> = (0..256)
+            .flat_map(|i| format!("MSG x {i}\nOK\n").into_bytes())
+            .collect();
+        assert_eq!(read_n(&mut peer, want.len()), want);
+    }
+
+    #[test]
+    fn a_blocked_queue_settles_and_resumes_mid_line() {
+        let (fd, mut peer) = pair();
+        let mut turn = Turn::default();
         let mut q = OutQueue::default();
-        let big = vec![7u8; 4 << 20];
-        q.push_copy(&big);
-        q.push_shared(Rc::from(&b"tail"[..]));
-        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::Blocked);
-        assert!(!q.is_empty() && q.len() < big.len() + 4);
+        let line: Vec<u8> = [vec![7u8; 999], vec![b'\n']].concat();
+        let mut want = Vec::new();
+        while q.flush(fd.as_fd(), &turn).unwrap() == Flushed::All {
+            let l = turn.post(&line, true);
+            q.push_line(&mut turn, l);
+            want.extend_from_slice(&line);
+        }
+        assert!(q.partly_sent() || q.len() % line.len() == 0);
+        let owed = q.len();
+        q.settle(&turn);
+        turn.clear();
+        assert_eq!(q.len(), owed, "settling keeps every byte owed");
+        assert!(!q.in_turn());
+        // The next turn's lines go after the settled ones.
+        let l = turn.post(b"tail\n", true);
+        q.push_line(&mut turn, l);
+        want.extend_from_slice(b"tail\n");
         let mut got = Vec::new();
         let mut buf = vec![0u8; 1 << 16];
-        while got.len() < big.len() + 4 {
-            let n = std::io::Read::read(&mut peer, &mut buf).unwrap();
+        while got.len() < want.len() {
+            let n = peer.read(&mut buf).unwrap();
             got.extend_from_slice(&buf[..n]);
-            q.flush(fd.as_fd()).unwrap();
+            q.flush(fd.as_fd(), &turn).unwrap();
         }
         assert!(q.is_empty());
-        assert_eq!(&got[..big.len()], &big[..]);
-        assert_eq!(&got[big.len()..], b"tail");
+        assert_eq!(q.cost(), 0, "a drained queue frees its buffer");
+        assert!(!q.partly_sent());
+        assert_eq!(got, want);
     }
 
-    fn burst(q: &mut OutQueue, fd: &OwnedFd, n: usize) {
-        for _ in 0..n {
-            q.push_shared(Rc::from(&b"x\n"[..]));
-        }
-        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
-    }
-
-    /// Without the spares set aside, a burst grows the array as any
-    /// `VecDeque` does, and a drained queue frees it.
     #[test]
-    fn a_drained_queue_keeps_only_a_small_array() {
-        let (fd, _peer) = pair();
+    fn slices_stop_near_the_byte_limit() {
+        let mut turn = Turn::default();
         let mut q = OutQueue::default();
-        burst(&mut q, &fd, 1);
-        assert_eq!(q.chunks.capacity(), spares::SMALL);
-        assert_eq!(
-            std::mem::size_of::<Chunk>(),
-            24,
-            "the array kept is 4 x 24 bytes"
-        );
-        q.push_shared(Rc::from(&b"x\n"[..]));
-        burst(&mut q, &fd, 9);
-        assert_eq!(q.chunks.capacity(), 0, "a burst's array is freed");
-        assert_eq!(spares::stocked(), 0);
-    }
-
-    /// With them, a queue borrows a big array for a burst and gives it
-    /// back, keeping its own small array; nothing is allocated.
-    #[test]
-    fn a_burst_borrows_a_spare_array_and_gives_it_back() {
-        spares::reserve(usize::MAX);
-        let full = spares::stocked();
-        let (fd, _peer) = pair();
-        let mut q = OutQueue::default();
-        burst(&mut q, &fd, 1);
-        assert_eq!(q.chunks.capacity(), spares::SMALL);
-        assert_eq!(spares::stocked(), full);
-        for _ in 0..3 {
-            for _ in 0..10 {
-                q.push_shared(Rc::from(&b"x\n"[..]));
-            }
-            assert_eq!(q.chunks.capacity(), EARLY_FLUSH);
-            assert_eq!(q.parked.capacity(), spares::SMALL);
-            assert_eq!(spares::stocked(), full - 1);
-            assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
-            assert_eq!(q.chunks.capacity(), spares::SMALL);
-            assert_eq!(spares::stocked(), full);
-        }
-        q.push_shared(Rc::from(&b"x\n"[..]));
         for _ in 0..10 {
-            q.push_shared(Rc::from(&b"x\n"[..]));
+            let l = turn.post(b"0123456789\n", false);
+            q.push_line(&mut turn, l);
+            let r = turn.post(b"x\n", true);
+            q.push_line(&mut turn, r);
         }
-        drop(q);
-        assert_eq!(spares::stocked(), full, "a closed queue gives it back");
+        let mut iov = [IoSlice::new(&[]); 64];
+        let n = q.slices(&turn, &mut iov, 20);
+        assert_eq!(n, 3, "11 + 2 + 11 bytes reach the limit");
+        let n = q.slices(&turn, &mut iov, usize::MAX);
+        assert_eq!(n, 20);
+        q.consume(12, &turn);
+        assert!(q.partly_sent());
+        q.consume(1, &turn);
+        assert!(!q.partly_sent());
+        assert_eq!(q.len(), 10 * 13 - 13);
     }
 
-    /// A borrowed array that fills (its client fell behind) is traded for
-    /// one of the queue's own at once: the stock never shrinks, and the
-    /// queue's own array is freed once drained.
     #[test]
-    fn a_full_borrowed_array_goes_back_at_once() {
-        spares::reserve(usize::MAX);
-        let full = spares::stocked();
-        let (fd, _peer) = pair();
+    fn a_turn_is_full_past_its_bounds() {
+        let mut turn = Turn::default();
         let mut q = OutQueue::default();
-        for _ in 0..EARLY_FLUSH + 1 {
-            q.push_shared(Rc::from(&b"x\n"[..]));
+        while !turn.is_full() {
+            let l = turn.post(&[b'x'; 1023], true);
+            q.push_line(&mut turn, l);
         }
-        assert_eq!(q.chunks.capacity(), 2 * EARLY_FLUSH);
-        assert_eq!(spares::stocked(), full, "the borrowed array went back");
-        assert_eq!(q.flush(fd.as_fd()).unwrap(), Flushed::All);
-        assert_eq!(q.chunks.capacity(), spares::SMALL);
-        burst(&mut q, &fd, 10);
-        assert_eq!(spares::stocked(), full);
-        drop(q);
-        assert_eq!(spares::stocked(), full);
+        assert!(turn.many.len() >= TURN_BYTES);
+        q.settle(&turn);
+        turn.clear();
+        assert!(turn.is_empty() && !turn.is_full());
     }
 }

@@ -1,19 +1,17 @@
-//! No allocation per recipient in steady state, measured: a line fanned
-//! out through the chat router and the output queues to N members costs
-//! the same number of allocations whatever N is (the one shared line),
-//! with one line per turn, with more than a queue's small array holds, and
-//! with more than the early flush. A global allocator of this test binary
-//! counts the allocations made on the test's own thread.
+//! No allocation in steady state, measured: lines fanned out through the
+//! chat router, the turn and the output queues to N members cost no
+//! allocation at all, whatever N is and however many lines a turn holds.
+//! A global allocator of this test binary counts the allocations made on
+//! the test's own thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{ErrorKind, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::rc::Rc;
 
 use edgechat::chat::router::{Outbox, Router};
-use edgechat::queue::{reserve_spares, OutQueue, EARLY_FLUSH};
+use edgechat::queue::{Line, OutQueue, Turn};
 
 /// The system allocator, counting allocations (and reallocations).
 struct Counting;
@@ -60,13 +58,16 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static COUNTING: Counting = Counting;
 
-/// Members' queues, flushed as the reactor flushes them: at once when one
-/// holds [`EARLY_FLUSH`] buffers, else once at the end of the turn.
+/// Members' queues, flushed as the reactor flushes them: once at the end
+/// of the turn (or when the turn is full), then settled.
 struct Members {
     queues: Vec<OutQueue>,
     fds: Vec<OwnedFd>,
     peers: Vec<UnixStream>,
     dirty: Vec<usize>,
+    turn: Turn,
+    /// Sends made (one per member per turn is the goal).
+    sends: u64,
 }
 
 impl Members {
@@ -76,6 +77,8 @@ impl Members {
             fds: Vec::new(),
             peers: Vec::new(),
             dirty: Vec::with_capacity(n),
+            turn: Turn::default(),
+            sends: 0,
         };
         for _ in 0..n {
             let (ours, theirs) = UnixStream::pair().expect("socketpair");
@@ -88,19 +91,22 @@ impl Members {
         m
     }
 
-    fn flush(&mut self, key: usize) {
-        self.queues[key]
-            .flush(self.fds[key].as_fd())
-            .expect("flush");
+    /// Sends what every listed queue owes and settles the turn.
+    fn settle(&mut self) {
+        while let Some(key) = self.dirty.pop() {
+            let q = &mut self.queues[key];
+            q.flush(self.fds[key].as_fd(), &self.turn).expect("flush");
+            self.sends += 1;
+            assert!(q.is_empty(), "a socket took it all");
+            q.settle(&self.turn);
+        }
+        self.turn.clear();
     }
 
     /// The end of a turn: every queue given lines is sent, and every
     /// member reads what it got.
     fn end_turn(&mut self, buf: &mut [u8]) {
-        while let Some(key) = self.dirty.pop() {
-            self.flush(key);
-            assert!(self.queues[key].is_empty(), "a socket took it all");
-        }
+        self.settle();
         for p in &mut self.peers {
             loop {
                 match p.read(buf) {
@@ -115,35 +121,30 @@ impl Members {
 }
 
 impl Outbox for Members {
-    fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
+    type Line = Line;
+
+    fn post(&mut self, line: &[u8], many: bool) -> Line {
+        if self.turn.is_full() {
+            self.settle();
+        }
+        self.turn.post(line, many)
+    }
+
+    fn deliver(&mut self, to: usize, line: &Line) {
         let q = &mut self.queues[to];
-        let was_empty = q.is_empty();
-        q.push_shared(line.clone());
-        if was_empty {
+        if !q.in_turn() {
             self.dirty.push(to);
         }
-        if q.chunks() >= EARLY_FLUSH {
-            self.flush(to);
-        }
+        q.push_line(&mut self.turn, *line);
     }
 
     fn close_after_flush(&mut self, _key: usize) {}
 }
 
-/// Allocations made by `turns` turns of `per_turn` lines from member 0 to
-/// a room of `n` members, after as many turns of `warm` lines to warm up.
-fn allocations(n: usize, warm: usize, per_turn: usize, turns: usize) -> u64 {
-    measure(n, warm, 0, per_turn, turns)
-}
-
-/// The same, with one turn of `per_turn` lines between the warm-up and the
-/// turns counted.
-fn allocations_after(n: usize, warm: usize, per_turn: usize, turns: usize) -> u64 {
-    measure(n, warm, 1, per_turn, turns)
-}
-
-fn measure(n: usize, warm: usize, settle: usize, per_turn: usize, turns: usize) -> u64 {
-    reserve_spares(10_000); // as the chat reactor does at start (--max-clients)
+/// Allocations and sends made by `turns` turns of `per_turn` lines from
+/// member 0 to a room of `n` members, after as many turns of `warm` lines
+/// to warm up.
+fn measure(n: usize, warm: usize, per_turn: usize, turns: usize) -> (u64, u64) {
     let mut room = Members::new(n);
     let mut router = Router::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -160,53 +161,39 @@ fn measure(n: usize, warm: usize, settle: usize, per_turn: usize, turns: usize) 
     for _ in 0..turns {
         turn(&mut room, warm);
     }
-    for _ in 0..settle {
-        turn(&mut room, per_turn);
-    }
-    let before = allocs();
+    let (before, sends) = (allocs(), room.sends);
     for _ in 0..turns {
         turn(&mut room, per_turn);
     }
-    allocs() - before
+    (allocs() - before, room.sends - sends)
 }
 
 #[test]
-fn no_allocation_per_recipient_in_steady_state() {
-    const TURNS: usize = 50;
-    // One line a turn; more than the small array a queue keeps (4); more
-    // than the early flush (32).
-    for per_turn in [1, 8, EARLY_FLUSH + 8] {
-        let lines = (TURNS * per_turn) as u64;
-        let few = allocations(10, per_turn, per_turn, TURNS);
-        let many = allocations(200, per_turn, per_turn, TURNS);
-        eprintln!(
-            "{per_turn} lines a turn: {few} allocations for {lines} lines to 9 members, \
-             {many} to 199"
-        );
-        assert_eq!(
-            few, many,
-            "{per_turn} lines a turn: allocations grow with the members"
-        );
-        assert_eq!(few, lines, "one allocation per line: the shared line");
+fn no_allocation_and_one_send_per_recipient_and_turn() {
+    const TURNS: usize = 20;
+    for per_turn in [1, 8, 40, 256] {
+        let lines = TURNS * per_turn;
+        for n in [10, 200] {
+            let (allocated, sends) = measure(n, per_turn, per_turn, TURNS);
+            eprintln!(
+                "{per_turn} lines a turn, {lines} lines to {} members: \
+                 {allocated} allocations, {sends} sends",
+                n - 1
+            );
+            assert_eq!(allocated, 0, "{per_turn} lines a turn to {n}: allocated");
+            assert_eq!(
+                sends,
+                (TURNS * (n - 1)) as u64,
+                "one send per member and turn"
+            );
+        }
     }
 }
 
-/// More members than spare arrays: after bursts that each member's small
-/// array cannot hold (the members the stock does not cover grow arrays of
-/// their own and free them, and allocate a small one again with the next
-/// line, once), a line per turn allocates nothing per recipient, and the
-/// stock is whole again (the stocked members allocate nothing even then).
+/// After bursts to a room of 2 000 (the join storm that built it
+/// included), a line per turn allocates nothing.
 #[test]
-fn bursts_to_more_members_than_spares_leave_no_allocation_per_line() {
-    const TURNS: usize = 10;
-    let after = allocations(2000, 8, 1, TURNS);
-    assert!(
-        after <= TURNS as u64 + 2000 - 1024,
-        "{after} allocations: more than one small array per member the stock did not cover"
-    );
-    let settled = allocations_after(2000, 8, 1, TURNS);
-    assert_eq!(
-        settled, TURNS as u64,
-        "one allocation per line: the shared line"
-    );
+fn bursts_to_a_big_room_leave_no_allocation_per_line() {
+    let (allocated, _) = measure(2000, 64, 1, 10);
+    assert_eq!(allocated, 0, "allocations after bursts to 2 000 members");
 }

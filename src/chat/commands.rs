@@ -82,8 +82,9 @@ impl Router {
         nicks.sort_by_cached_key(|n| n.to_ascii_lowercase());
         let mut parts = vec!["WHO", &room.name];
         parts.extend(nicks);
-        let line = encode(&mut self.scratch, &parts);
-        self.send(key, &line, out);
+        let bytes = encode(&mut self.scratch, &parts);
+        let (line, len) = (out.post(bytes, false), bytes.len());
+        self.send(key, &line, len, out);
     }
 
     /// `/rooms`: `ROOMS ROOM:COUNT...`, sorted.
@@ -96,8 +97,9 @@ impl Router {
         rooms.sort();
         let mut parts = vec!["ROOMS"];
         parts.extend(rooms.iter().map(|(_, s)| s.as_str()));
-        let line = encode(&mut self.scratch, &parts);
-        self.send(key, &line, out);
+        let bytes = encode(&mut self.scratch, &parts);
+        let (line, len) = (out.post(bytes, false), bytes.len());
+        self.send(key, &line, len, out);
     }
 
     /// `/stats`: `STATS key=value ...`.

@@ -1,9 +1,9 @@
 //! The chat router: nicks, rooms, and who receives what. Pure: it sees
 //! slab keys and lines, and hands every outgoing line to an [`Outbox`].
 //!
-//! A line for many recipients is encoded once into an `Rc<[u8]>` and the
-//! same buffer is queued for each of them: one allocation per message,
-//! none per recipient.
+//! A line is encoded once and posted to the [`Outbox`], which hands back a
+//! handle the router then delivers to each recipient: no copy and no
+//! allocation per recipient.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -16,8 +16,13 @@ use crate::udp::UdpStats;
 /// Where the router's lines go. The reactor implements it over its
 /// connections; tests implement it over a `Vec`.
 pub trait Outbox {
-    /// Queue `line` (ending in `\n`) for client `to`.
-    fn deliver(&mut self, to: usize, line: &Rc<[u8]>);
+    /// A posted line, as the outbox finds it again.
+    type Line;
+    /// Stores `line` (ending in `\n`) once, for one recipient or for
+    /// `many` (a room).
+    fn post(&mut self, line: &[u8], many: bool) -> Self::Line;
+    /// Queue a posted line for client `to`.
+    fn deliver(&mut self, to: usize, line: &Self::Line);
     /// Close `key` once everything queued for it is sent (after `/quit`).
     fn close_after_flush(&mut self, key: usize);
     /// Whether lines from `key` are still heard: not once it is cut (a
@@ -87,9 +92,8 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     Cow::Owned(text.replace(bad, "\u{FFFD}"))
 }
 
-/// Joins `parts` with spaces and a final `\n` into `scratch`, then copies
-/// the result into one shared buffer.
-pub(super) fn encode(scratch: &mut Vec<u8>, parts: &[&str]) -> Rc<[u8]> {
+/// Joins `parts` with spaces and a final `\n` into `scratch`.
+pub(super) fn encode<'s>(scratch: &'s mut Vec<u8>, parts: &[&str]) -> &'s [u8] {
     scratch.clear();
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
@@ -98,7 +102,7 @@ pub(super) fn encode(scratch: &mut Vec<u8>, parts: &[&str]) -> Rc<[u8]> {
         scratch.extend_from_slice(p.as_bytes());
     }
     scratch.push(b'\n');
-    Rc::from(&scratch[..])
+    scratch
 }
 
 impl Default for Router {
@@ -140,20 +144,23 @@ impl Router {
         self.clients.get(key).and_then(Option::as_ref)
     }
 
-    /// Encodes `parts` joined by spaces, plus `\n`, into one shared buffer.
-    pub(super) fn encode(&mut self, parts: &[&str]) -> Rc<[u8]> {
-        encode(&mut self.scratch, parts)
+    /// Encodes `parts` joined by spaces, plus `\n`, and posts it once.
+    fn post<O: Outbox>(&mut self, parts: &[&str], many: bool, out: &mut O) -> (O::Line, usize) {
+        let line = encode(&mut self.scratch, parts);
+        (out.post(line, many), line.len())
     }
 
-    pub(super) fn send(&mut self, to: usize, line: &Rc<[u8]>, out: &mut impl Outbox) {
-        self.stats.msgs_out += 1;
-        self.stats.bytes_out += line.len() as u64;
-        out.deliver(to, line);
-    }
-
+    /// Sends `parts` to `to` alone.
     pub(super) fn reply(&mut self, to: usize, parts: &[&str], out: &mut impl Outbox) {
-        let line = self.encode(parts);
-        self.send(to, &line, out);
+        let (line, len) = self.post(parts, false, out);
+        self.send(to, &line, len, out);
+    }
+
+    /// Sends a posted `line` of `len` bytes to `to`.
+    pub(super) fn send<O: Outbox>(&mut self, to: usize, line: &O::Line, len: usize, out: &mut O) {
+        self.stats.msgs_out += 1;
+        self.stats.bytes_out += len as u64;
+        out.deliver(to, line);
     }
 
     /// Sends `ERR <code>` to `to`.
@@ -169,12 +176,20 @@ impl Router {
         parts: &[&str],
         out: &mut impl Outbox,
     ) {
-        let line = self.encode(parts);
-        self.fan_out(room, except, &line, out);
+        let (line, len) = self.post(parts, true, out);
+        self.fan_out(room, except, &line, len, out);
     }
 
-    /// Queues one encoded `line` for everyone in `room` but `except`.
-    fn fan_out(&mut self, room: &str, except: usize, line: &Rc<[u8]>, out: &mut impl Outbox) {
+    /// Queues one posted `line` of `len` bytes for everyone in `room` but
+    /// `except`.
+    fn fan_out<O: Outbox>(
+        &mut self,
+        room: &str,
+        except: usize,
+        line: &O::Line,
+        len: usize,
+        out: &mut O,
+    ) {
         let Some(r) = self.rooms.get(room) else {
             return;
         };
@@ -184,7 +199,7 @@ impl Router {
             sent += 1;
         }
         self.stats.msgs_out += sent;
-        self.stats.bytes_out += sent * line.len() as u64;
+        self.stats.bytes_out += sent * len as u64;
     }
     /// A new client: gets a fresh `guest<N>`, `HELLO`, and joins `lobby`.
     pub fn connect(&mut self, key: usize, out: &mut impl Outbox) {
@@ -315,8 +330,9 @@ impl Router {
         let Some(c) = self.clients.get(key).and_then(Option::as_ref) else {
             return;
         };
-        let line = encode(&mut self.scratch, &["MSG", &c.nick, &scrub(text)]);
+        let bytes = encode(&mut self.scratch, &["MSG", &c.nick, &scrub(text)]);
+        let (line, len) = (out.post(bytes, true), bytes.len());
         let room = c.room.clone();
-        self.fan_out(&room, key, &line, out);
+        self.fan_out(&room, key, &line, len, out);
     }
 }

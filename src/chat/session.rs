@@ -317,6 +317,10 @@ mod tests {
     struct Rec(Vec<(usize, String)>);
 
     impl Outbox for Rec {
+        type Line = Rc<[u8]>;
+        fn post(&mut self, line: &[u8], _many: bool) -> Rc<[u8]> {
+            Rc::from(line)
+        }
         fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
             self.0
                 .push((to, String::from_utf8_lossy(line).into_owned()));

@@ -41,7 +41,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Context, Error, Result};
-use crate::queue::{Flushed, OutQueue};
+use crate::queue::{Flushed, OutQueue, Turn};
 use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::{socket, stdio};
 use crate::transport::{self, Input as Received, Transport};
@@ -292,7 +292,10 @@ impl Client {
         let closing = self.input == Input::Closed && !self.transport.handshaking();
         if self.writable {
             let fd = self.sock.as_fd();
-            match self.transport.flush(fd, &mut self.out, closing) {
+            match self
+                .transport
+                .flush(fd, &mut self.out, &Turn::default(), closing)
+            {
                 Ok(Flushed::All) => {}
                 Ok(Flushed::Blocked) => self.writable = false,
                 Err(source) => return Err(self.net_error("send", source)),

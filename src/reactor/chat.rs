@@ -4,7 +4,6 @@
 
 use std::io;
 use std::os::fd::AsFd;
-use std::rc::Rc;
 
 use slab::Slab;
 
@@ -13,15 +12,17 @@ use crate::chat::router::Outbox;
 use crate::chat::Departure;
 use crate::conn::{Conn, Phase};
 use crate::echo::READ_BUDGET;
-use crate::queue::EARLY_FLUSH;
+use crate::queue::{Line, Turn};
 
 const SLOW_CONSUMER: &[u8] = b"ERR slow-consumer\n";
 const SERVER_SHUTDOWN: &[u8] = b"ERR server-shutdown\n";
 
-/// Puts the router's lines into connection queues. A queue that passes
-/// `max_output` even after a flush marks its connection to be cut.
+/// Puts the router's lines into the turn, once each, and links them into
+/// their recipients' queues. A queue that passes `max_output` even after a
+/// flush marks its connection to be cut.
 pub(super) struct Deliver<'a> {
     conns: &'a mut Slab<Conn>,
+    turn: &'a mut Turn,
     dirty: &'a mut Vec<usize>,
     doomed: &'a mut Vec<usize>,
     max_output: usize,
@@ -30,48 +31,78 @@ pub(super) struct Deliver<'a> {
 impl<'a> Deliver<'a> {
     pub(super) fn new(
         conns: &'a mut Slab<Conn>,
+        turn: &'a mut Turn,
         dirty: &'a mut Vec<usize>,
         doomed: &'a mut Vec<usize>,
         max_output: usize,
     ) -> Self {
         Deliver {
             conns,
+            turn,
             dirty,
             doomed,
             max_output,
         }
     }
+
+    fn mark_dirty(&mut self, key: usize) {
+        if let Some(c) = self.conns.get_mut(key) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+}
+
+/// Sends what each connection on `dirty` owes and copies what its socket
+/// did not take out of the turn, then clears the turn. The connections stay
+/// on `dirty`: errors and finished ones are the caller's business.
+fn settle(conns: &mut Slab<Conn>, turn: &mut Turn, dirty: &[usize]) {
+    for &key in dirty {
+        if let Some(c) = conns.get_mut(key) {
+            // An error shows again at the caller's flush.
+            let _ = c.flush(turn);
+            c.out.settle(turn);
+        }
+    }
+    turn.clear();
 }
 
 impl Outbox for Deliver<'_> {
+    type Line = Line;
+
     #[inline]
-    fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
+    fn post(&mut self, line: &[u8], many: bool) -> Line {
+        if self.turn.is_full() {
+            // A storm (thousands of joins in one turn): send what is owed
+            // so far, so the turn stays bounded.
+            settle(self.conns, self.turn, self.dirty);
+        }
+        self.turn.post(line, many)
+    }
+
+    #[inline]
+    fn deliver(&mut self, to: usize, line: &Line) {
         let Some(c) = self.conns.get_mut(to) else {
             return;
         };
         if c.cut {
             return;
         }
-        c.out.push_shared(line.clone());
-        if c.owed() > self.max_output {
-            // Over the limit: see whether the socket takes some first.
-            if c.flush().is_err() || c.owed() > self.max_output {
-                c.cut = true;
-                self.doomed.push(to);
-            }
-            return;
-        }
+        c.out.push_line(self.turn, *line);
+        // Listed before anything else: every queue that owes spans of the
+        // turn is settled before the turn is cleared.
         if !c.dirty {
             c.dirty = true;
             self.dirty.push(to);
         }
-        if c.out.chunks() >= EARLY_FLUSH {
-            // Coalescing a turn's lines into one `sendmsg` saves syscalls,
-            // but a turn that fans out thousands of lines to thousands of
-            // clients (a burst of joins to a big room) would otherwise
-            // hold millions of queue entries.
-            // Errors wait for `flush_dirty`, which still visits this queue.
-            let _ = c.flush();
+        if c.owed() > self.max_output {
+            // Over the limit: see whether the socket takes some first.
+            if c.flush(self.turn).is_err() || c.owed() > self.max_output {
+                c.cut = true;
+                self.doomed.push(to);
+            }
         }
     }
 
@@ -87,10 +118,7 @@ impl Outbox for Deliver<'_> {
             return;
         };
         c.phase = Phase::Closing;
-        if !c.dirty {
-            c.dirty = true;
-            self.dirty.push(key);
-        }
+        self.mark_dirty(key);
     }
 }
 
@@ -113,7 +141,7 @@ impl Reactor {
             let Some(c) = self.conns.get_mut(key) else {
                 return Ok(false);
             };
-            c.flush()?;
+            c.flush(&self.turn)?;
             if c.phase != Phase::Open || c.paused || !c.wants_read(max_output) {
                 return Ok(false);
             }
@@ -167,8 +195,10 @@ impl Reactor {
         true
     }
 
-    /// Sends every queue that was given output this turn: one `sendmsg` per
-    /// connection however many lines it got. Then cuts slow consumers.
+    /// Sends every queue that was given output this turn: one `send` per
+    /// connection however many lines it got (see `crate::queue`), keeps
+    /// what the socket did not take, and clears the turn. Then cuts slow
+    /// consumers (whose `QUIT` makes a new turn, flushed in turn).
     pub(super) fn flush_dirty(&mut self) {
         loop {
             while let Some(key) = self.dirty.pop() {
@@ -176,13 +206,18 @@ impl Reactor {
                     continue;
                 };
                 c.dirty = false;
-                match c.flush() {
+                let sent = c.flush(&self.turn);
+                c.out.settle(&self.turn);
+                match sent {
                     Err(_) => self.close(key, Departure::Left),
                     Ok(()) if c.is_done() => self.finish(key),
                     Ok(()) => {}
                 }
             }
-            let Some(key) = self.doomed.pop() else { return };
+            let Some(key) = self.doomed.pop() else {
+                self.turn.clear();
+                return;
+            };
             if let Some(c) = self.conns.get_mut(key) {
                 log::debug!(
                     "connection {key}: slow consumer, {} bytes owed, cut",
@@ -205,7 +240,11 @@ impl Reactor {
             // Already closing (after `/quit`, its EOF or `ERR idle-timeout`)
             // or cut: its last line is said; nothing comes after it.
             Some(c) if c.phase == Phase::Closing || c.cut => {}
-            Some(c) => c.out.push_copy(SERVER_SHUTDOWN),
+            Some(_) => {
+                let mut out = deliver!(self);
+                let line = out.post(SERVER_SHUTDOWN, false);
+                out.deliver(key, &line);
+            }
             None => {}
         }
         if let Some(chat) = self.chat.as_deref_mut() {

@@ -52,7 +52,7 @@ impl Reactor {
             return;
         };
         // A connection that just began closing may owe TLS `close_notify`.
-        if c.phase == Phase::Closing && c.flush().is_err() {
+        if c.phase == Phase::Closing && c.flush(&self.turn).is_err() {
             return self.close(key, Departure::Quiet);
         }
         if c.is_done() {

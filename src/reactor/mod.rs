@@ -33,6 +33,7 @@ macro_rules! deliver {
     ($s:ident) => {
         $crate::reactor::chat::Deliver::new(
             &mut $s.conns,
+            &mut $s.turn,
             &mut $s.dirty,
             &mut $s.doomed,
             $s.cfg.max_output,
@@ -62,6 +63,7 @@ use crate::conn::{Conn, Phase};
 use crate::echo;
 use crate::error::{Context, Result};
 use crate::logger::Throttle;
+use crate::queue::Turn;
 use crate::sys::epoll::{self, Epoll, Event};
 use crate::sys::limits::ReserveFd;
 use crate::sys::signal::Signals;
@@ -139,6 +141,8 @@ pub struct Reactor {
     /// Connections per source address, for `--max-per-ip` and
     /// `--max-conn-rate`.
     sources: sources::Sources,
+    /// The chat lines of this turn, encoded once for all their recipients.
+    turn: Turn,
     /// Connections given output since the last flush.
     dirty: Vec<usize>,
     /// Slow consumers to cut once the current turn is over.
@@ -181,10 +185,6 @@ impl Reactor {
                 rate: cfg.max_rate,
             }))
         });
-        if chat.is_some() {
-            // Before any client: the spare queue arrays sit low in the heap.
-            crate::queue::reserve_spares(cfg.max_clients);
-        }
         let udp_guard = Guard::new(cfg.udp_rate, Instant::now());
         if let (Some(chat), false) = (chat.as_deref_mut(), udp.is_empty()) {
             chat.router.stats.udp = Some(udp_guard.stats);
@@ -211,6 +211,7 @@ impl Reactor {
             cfg,
             chat,
             tls,
+            turn: Turn::default(),
             dirty: Vec::new(),
             doomed: Vec::new(),
             timers: BinaryHeap::new(),
@@ -335,11 +336,11 @@ impl Reactor {
         let max_output = self.cfg.max_output;
         let turn = match self.conns.get_mut(key) {
             None => return,
-            Some(c) if c.phase == Phase::Closing => c.flush().map(|()| false),
+            Some(c) if c.phase == Phase::Closing => c.flush(&self.turn).map(|()| false),
             Some(_) if self.chat.is_some() => self.serve_chat(key),
             // Echo, the hot path: one slab lookup for the whole turn.
             Some(c) => match c
-                .flush()
+                .flush(&self.turn)
                 .and_then(|()| echo::serve_stream(c, &mut self.buf, max_output))
             {
                 // Echo never moves a connection to CLOSING by itself: only

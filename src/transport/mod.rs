@@ -44,7 +44,7 @@ use std::os::fd::BorrowedFd;
 
 pub use tls::TlsSession;
 
-use crate::queue::{Flushed, OutQueue};
+use crate::queue::{Flushed, OutQueue, Turn};
 
 /// What one read brought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,11 +126,12 @@ impl Transport {
         &mut self,
         fd: BorrowedFd<'_>,
         out: &mut OutQueue,
+        turn: &Turn,
         closing: bool,
     ) -> io::Result<Flushed> {
         match self {
-            Transport::Plain => out.flush(fd),
-            Transport::Tls(t) => t.flush(fd, out, closing),
+            Transport::Plain => out.flush(fd, turn),
+            Transport::Tls(t) => t.flush_turn(fd, out, turn, closing),
         }
     }
 

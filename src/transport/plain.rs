@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 
 use super::Input;
-use crate::queue::{Flushed, OutQueue};
+use crate::queue::{Flushed, OutQueue, Turn};
 use crate::sys::{socket, would_block};
 
 /// One `recv`. A short read means the socket is drained (the next byte
@@ -84,7 +84,7 @@ fn queue_then_flush(
     writable: &mut bool,
 ) -> io::Result<()> {
     out.push_copy(data);
-    if *writable && out.flush(fd)? == Flushed::Blocked {
+    if *writable && out.flush(fd, &Turn::default())? == Flushed::Blocked {
         *writable = false;
     }
     Ok(())

@@ -20,7 +20,7 @@ use std::os::fd::BorrowedFd;
 use rustls::Connection;
 
 use super::peer;
-use crate::queue::{Flushed, OutQueue};
+use crate::queue::{Flushed, OutQueue, Turn};
 use crate::sys::{socket, would_block};
 
 /// Plaintext handed to rustls per batch: its own send limit is 64 KiB.
@@ -228,6 +228,18 @@ impl TlsSession {
         out: &mut OutQueue,
         closing: bool,
     ) -> io::Result<Flushed> {
+        self.flush_turn(fd, out, &Turn::default(), closing)
+    }
+
+    /// [`TlsSession::flush`] for a server queue that may owe lines of the
+    /// reactor's current `turn` (see `crate::queue`).
+    pub fn flush_turn(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        out: &mut OutQueue,
+        turn: &Turn,
+        closing: bool,
+    ) -> io::Result<Flushed> {
         loop {
             if self.write_tls(fd)? == Flushed::Blocked {
                 return Ok(Flushed::Blocked);
@@ -236,12 +248,12 @@ impl TlsSession {
                 break;
             }
             let mut iov = [IoSlice::new(&[]); MAX_IOV];
-            let n = out.slices(&mut iov, BATCH);
+            let n = out.slices(turn, &mut iov, BATCH);
             let fed = self.conn.writer().write_vectored(&iov[..n])?;
             if fed == 0 {
                 break;
             }
-            out.consume(fed);
+            out.consume(fed, turn);
             self.in_flight += fed;
         }
         if closing && out.is_empty() && self.state != TlsState::Closing {
