@@ -341,10 +341,9 @@ fn lines_after_a_slow_consumer_cut_are_not_handled() {
 }
 
 /// `--max-output` bounds memory, not only bytes: a chat client that never
-/// reads, sent many tiny lines, costs the server at most about
-/// `--max-output` before it is cut (each queued line counts its queue slot
-/// and allocation, not just its 14 bytes, which alone would let it hold
-/// some 300 000 lines and 25 MB).
+/// reads, sent 1-byte lines (14 bytes each as relayed), costs the server at
+/// most about `--max-output` before it is cut (what it owes counts as the
+/// memory its buffer holds).
 #[test]
 fn a_slow_consumer_of_tiny_lines_costs_at_most_max_output() {
     const MAX_OUTPUT: u64 = 4 * MIB;
