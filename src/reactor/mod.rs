@@ -231,13 +231,27 @@ impl Reactor {
                 .wait(&mut self.events, timeout)
                 .sys("epoll_wait")?;
             self.now = Instant::now();
+            // Signals first: a shutdown begins, and a second signal exits,
+            // before the rest of a turn's work (a storm of joins can make
+            // that long).
+            let events = &self.events[..n];
+            if events.iter().any(|ev| epoll::token(ev) == SIGNAL_TOKEN) {
+                self.on_signals();
+            }
             for i in 0..n {
                 let ev = self.events[i];
-                self.dispatch(&ev);
+                if self.stop_now {
+                    break;
+                }
+                if epoll::token(&ev) != SIGNAL_TOKEN {
+                    self.dispatch(&ev);
+                }
             }
-            self.run_ready();
-            self.flush_dirty();
-            self.expire_timers();
+            if !self.stop_now {
+                self.run_ready();
+                self.flush_dirty();
+                self.expire_timers();
+            }
             if self.stop_now {
                 log::warn!(
                     "second signal: exiting with {} connections open",
