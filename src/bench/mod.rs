@@ -69,6 +69,7 @@ mod idle;
 mod lineconn;
 mod link;
 mod load;
+mod nats;
 mod pool;
 mod proc;
 mod progress;
