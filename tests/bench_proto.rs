@@ -179,6 +179,16 @@ fn nats_delivers_every_line_to_every_receiver() {
 }
 
 #[test]
+fn lines_longer_than_a_read_arrive_whole() {
+    // 200 000-byte lines: every message spans several 64 KiB reads.
+    let args = ["--count", "40", "--receivers", "2", "--size", "200000"];
+    let server = redis(&[]);
+    assert_all_delivered(&server.bench("redis", &args), 40.0, 2.0);
+    let server = nats(&[]);
+    assert_all_delivered(&server.bench("nats", &args), 40.0, 2.0);
+}
+
+#[test]
 fn redis_server_pid_gives_its_cpu_and_rss() {
     let server = redis(&[]);
     let args = [

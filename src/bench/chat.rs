@@ -158,7 +158,10 @@ impl ChatLoad {
             };
             match proto {
                 Proto::Edgechat => LineConn::new(link),
-                _ => LineConn::speaking(link, proto, proto.greeting(role, &channel)),
+                _ => {
+                    let greeting = proto.greeting(role, &channel);
+                    LineConn::speaking(link, proto, greeting, proto.max_frame(size))
+                }
             }
         })?;
         pool.await_hellos()?;

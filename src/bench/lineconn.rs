@@ -12,7 +12,7 @@ use super::link::Link;
 use super::pubsub::{self, Effects, Proto};
 use crate::transport::Input;
 
-/// The longest unfinished line kept between reads.
+/// The longest unfinished line kept between reads (a frame: at least).
 const MAX_CARRY: usize = 64 * 1024;
 
 /// One connection that the server talks to in lines.
@@ -27,6 +27,8 @@ pub struct LineConn {
     /// What this connection owes the server apart from a sender's lines:
     /// its greeting (`SUBSCRIBE`, `CONNECT` ...), a `PONG`.
     pub owed: Vec<u8>,
+    /// The longest unfinished line or frame kept between reads.
+    max: usize,
 }
 
 /// Hands one line (its `\r\n` or `\n` removed) to `f`, except the first
@@ -42,17 +44,19 @@ fn deliver(hello: &mut bool, line: &[u8], f: &mut impl FnMut(&[u8])) {
 
 impl LineConn {
     pub(super) fn new(link: Link) -> LineConn {
-        LineConn::speaking(link, Proto::Edgechat, Vec::new())
+        LineConn::speaking(link, Proto::Edgechat, Vec::new(), MAX_CARRY)
     }
 
-    /// A connection that speaks `proto` and owes the server `greeting`.
-    pub(super) fn speaking(link: Link, proto: Proto, greeting: Vec<u8>) -> LineConn {
+    /// A connection that speaks `proto`, owes the server `greeting`, and
+    /// keeps at most `max` bytes of an unfinished frame (at least 64 KiB).
+    pub(super) fn speaking(link: Link, proto: Proto, greeting: Vec<u8>, max: usize) -> LineConn {
         LineConn {
             link,
             carry: Vec::new(),
             hello: false,
             proto,
             owed: greeting,
+            max: max.max(MAX_CARRY),
         }
     }
 
@@ -109,7 +113,7 @@ impl LineConn {
             Proto::Nats => pubsub::nats_frame,
         };
         let (ready, owed) = (&mut self.hello, &mut self.owed);
-        deframe::feed(&mut self.carry, data, MAX_CARRY, &mut |buf: &[u8]| {
+        deframe::feed(&mut self.carry, data, self.max, &mut |buf: &[u8]| {
             let fx = Effects {
                 ready: &mut *ready,
                 owed: &mut *owed,
@@ -140,7 +144,7 @@ impl LineConn {
 
     fn keep(&mut self, partial: &[u8]) -> io::Result<()> {
         self.carry.extend_from_slice(partial);
-        if self.carry.len() > MAX_CARRY {
+        if self.carry.len() > self.max {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "a line longer than 64 KiB",

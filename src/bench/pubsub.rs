@@ -125,6 +125,13 @@ impl Proto {
         out.len()
     }
 
+    /// The longest frame a connection keeps while it is cut across reads:
+    /// a line of `size` bytes with 64 KiB to spare for its header (and for
+    /// a NATS server's `INFO`).
+    pub fn max_frame(self, size: usize) -> usize {
+        size.saturating_add(64 * 1024)
+    }
+
     /// How a receiver reads a payload: a relayed chat line, or the sender's
     /// text itself.
     pub fn relayed(self) -> fn(&[u8]) -> chatline::Relayed {
