@@ -9,13 +9,21 @@
 //! the line. Senders are in the room too: they read and drop whatever
 //! arrives, so the server never finds them slow. Nothing is allocated per
 //! line: each sender's output buffer holds a full window from the start.
+//!
+//! Over Redis or NATS (`--proto`, [`super::pubsub`]) the receivers subscribe to
+//! one channel and the senders only publish to it: a sender reads its
+//! server's replies (Redis: one integer per `PUBLISH`) and drops them, and
+//! gets no lines. Either way a line counts as delivered once the
+//! `--receivers` have it: what senders hear is never counted.
 
 use std::time::Instant;
 
-use super::chatline::{self, Relayed};
+use super::chatline::Relayed;
+use super::lineconn::LineConn;
 use super::link::Dialer;
 use super::pool::{Pool, STALL};
 use super::progress::Progress;
+use super::pubsub::{Proto, Role};
 use super::stats::Histogram;
 use super::window::Window;
 use crate::error::Result;
@@ -50,6 +58,8 @@ impl ChatTally {
 struct Book {
     start: Instant,
     senders: usize,
+    /// What a receiver makes of a line (edgechat) or payload (Redis, NATS).
+    relayed: fn(&[u8]) -> Relayed,
     /// The next number receiver `r` expects from sender `s`: `r * S + s`.
     expect: Vec<u64>,
     windows: Vec<Window>,
@@ -73,7 +83,7 @@ impl Book {
 
     /// Receiver `r` read `line` at `now_ns`.
     fn on_line(&mut self, r: usize, line: &[u8], now_ns: u64) {
-        let (sender, seq, ts_ns) = match chatline::parse(line) {
+        let (sender, seq, ts_ns) = match (self.relayed)(line) {
             Relayed::Other => return,
             Relayed::Msg { sender, seq, ts_ns } if sender < self.senders => (sender, seq, ts_ns),
             _ => {
@@ -105,6 +115,8 @@ pub struct Shape {
     pub size: usize,
     /// Lines in flight per sender.
     pub depth: usize,
+    /// The server's protocol.
+    pub proto: Proto,
 }
 
 /// Every connection of the chat load and what it has achieved.
@@ -112,6 +124,9 @@ pub struct ChatLoad {
     pub pool: Pool,
     senders: usize,
     size: usize,
+    proto: Proto,
+    /// The Redis channel or NATS subject.
+    channel: Vec<u8>,
     /// Each sender's unsent bytes: `outs[s][sent[s]..]`.
     outs: Vec<Vec<u8>>,
     sent: Vec<usize>,
@@ -124,27 +139,46 @@ pub struct ChatLoad {
 
 impl ChatLoad {
     /// Connects the senders, then the receivers, and waits for every
-    /// `HELLO`. With `count`, no more than `count` lines are ever sent.
+    /// `HELLO` (Redis, NATS: until each is ready, every receiver
+    /// subscribed). With `count`, no more than `count` lines are ever sent.
     pub fn connect(dialer: &Dialer, shape: Shape, count: Option<u64>) -> Result<ChatLoad> {
         let Shape {
             senders,
             receivers,
             size,
             depth,
+            proto,
         } = shape;
-        let mut pool = Pool::connect(dialer, senders + receivers)?;
+        let channel = proto.channel();
+        let mut pool = Pool::connect_with(dialer, senders + receivers, |i, link| {
+            let role = if i < senders {
+                Role::Sender
+            } else {
+                Role::Receiver
+            };
+            match proto {
+                Proto::Edgechat => LineConn::new(link),
+                _ => {
+                    let greeting = proto.greeting(role, &channel);
+                    LineConn::speaking(link, proto, greeting, proto.max_frame(size))
+                }
+            }
+        })?;
         pool.await_hellos()?;
+        // A window of framed lines, and room for a PONG owed before them.
+        let out_cap = depth * proto.framed_len(&channel, size) + 64;
         Ok(ChatLoad {
             pool,
             senders,
             size,
-            outs: (0..senders)
-                .map(|_| Vec::with_capacity(depth * size))
-                .collect(),
+            proto,
+            outs: (0..senders).map(|_| Vec::with_capacity(out_cap)).collect(),
+            channel,
             sent: vec![0; senders],
             book: Book {
                 start: Instant::now(),
                 senders,
+                relayed: proto.relayed(),
                 expect: vec![0; receivers * senders],
                 windows: (0..senders)
                     .map(|_| Window::new(depth, receivers))
@@ -200,7 +234,9 @@ impl ChatLoad {
                 } else {
                     let book = &mut self.book;
                     let r = i - self.senders;
-                    self.pool.read(i, |line| book.on_line(r, line, now_ns));
+                    if self.pool.read(i, |line| book.on_line(r, line, now_ns)) {
+                        self.pool.flush(i); // a PONG for a NATS server's PING
+                    }
                 }
             }
             while let Some(s) = self.book.kick.pop() {
@@ -211,8 +247,9 @@ impl ChatLoad {
     }
 
     /// Starts as many lines as sender `s`'s window and the budget allow
-    /// (once what it had is sent), and sends what it has in one `send`
-    /// (TLS: also the records rustls still owes, even with no new line).
+    /// (once what it had is sent, and after what the connection owes the
+    /// server, a `PONG`), and sends what it has in one `send` (TLS: also
+    /// the records rustls still owes, even with no new line).
     fn fill(&mut self, s: usize) {
         let Some(Some(conn)) = self.pool.conns.get_mut(s) else {
             return;
@@ -224,12 +261,16 @@ impl ChatLoad {
         if self.sent[s] == out.len() {
             out.clear();
             self.sent[s] = 0;
+            out.extend_from_slice(&conn.owed);
+            conn.owed.clear();
             let window = &mut self.book.windows[s];
             let n = window.room().min(self.budget);
             self.budget -= n;
             let ts_ns = self.book.start.elapsed().as_nanos() as u64;
             for _ in 0..n {
-                chatline::encode(out, s, window.start(), ts_ns, self.size);
+                let (seq, size) = (window.start(), self.size);
+                self.proto
+                    .encode_line(out, &self.channel, s, seq, ts_ns, size);
             }
         }
         match conn.link.send(&out[self.sent[s]..]) {

@@ -6,7 +6,9 @@
 //! number (0, 1, 2, ... per sender), and when it was made, in nanoseconds
 //! since the benchmark started. A chat server relays it to everyone else in
 //! the room as `MSG <nick> <sender> <seq> <ts> <padding>\n`; the sender's
-//! index travels in the text so a receiver needs no nick table.
+//! index travels in the text so a receiver needs no nick table. Over Redis
+//! or NATS (`--proto`) the same line is the message payload, `\n` and all,
+//! and a receiver reads it with [`parse_text`].
 
 /// The smallest `--size` that holds every field at its widest: a 5-digit
 /// sender, two 20-digit numbers, three spaces and the `\n`.
@@ -24,7 +26,7 @@ pub enum Relayed {
 }
 
 /// Appends `v` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+pub fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -80,7 +82,13 @@ pub fn parse(line: &[u8]) -> Relayed {
         return Relayed::Other;
     };
     let (_nick, rest) = field(rest);
-    let (sender, rest) = field(rest);
+    parse_text(rest)
+}
+
+/// Reads a sender's line as it arrived, without a chat server's `MSG
+/// <nick> ` before it: a Redis or NATS message payload.
+pub fn parse_text(text: &[u8]) -> Relayed {
+    let (sender, rest) = field(text);
     let (seq, rest) = field(rest);
     let (ts, _padding) = field(rest);
     match (decimal(sender), decimal(seq), decimal(ts)) {
@@ -136,6 +144,20 @@ mod tests {
                 ts_ns: 3
             }
         );
+    }
+
+    #[test]
+    fn payloads_parse_back_with_their_newline() {
+        let mut out = Vec::new();
+        encode(&mut out, 4, 7, 11, MIN_SIZE);
+        let msg = Relayed::Msg {
+            sender: 4,
+            seq: 7,
+            ts_ns: 11,
+        };
+        assert_eq!(parse_text(&out), msg);
+        assert_eq!(parse_text(b"hello"), Relayed::Bad);
+        assert_eq!(parse_text(b""), Relayed::Bad);
     }
 
     #[test]

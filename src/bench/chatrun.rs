@@ -5,7 +5,8 @@
 //! A *delivery* is one line arriving at one receiver; a *line* is
 //! delivered once every receiver has it (so deliveries = lines × receivers
 //! when every line got through). The server's CPU time is given per
-//! delivery: the unit of work a fan-out server does.
+//! delivery: the unit of work a fan-out server does. Over Redis or NATS
+//! (`--proto`) the figures and JSON keys are the same; `proto` says which.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use super::chat::{ChatLoad, Shape};
 use super::chatline::MIN_SIZE;
+use super::pubsub::Proto;
 use super::report::{json_string, latency_us, num, Figures, Usage};
 use super::BenchArgs;
 use crate::error::{Error, Result};
@@ -53,6 +55,7 @@ fn shape(args: &BenchArgs) -> Result<Shape> {
         receivers: args.receivers,
         size: args.size,
         depth: args.depth.unwrap_or(1),
+        proto: args.proto,
     })
 }
 
@@ -61,8 +64,9 @@ pub fn run(args: &BenchArgs, secs: Duration, warmup: Duration) -> Result<()> {
     let report = measure(args, shape(args)?, secs, warmup)?;
     report.print_as(args.json);
     if report.errors() > 0 {
+        let first = report.first_error.as_deref().unwrap_or("none");
         return Err(Error::Check(format!(
-            "{} errors: {} out of order, {} foreign lines, {} connections lost",
+            "{} errors: {} out of order, {} foreign lines, {} connections lost (first: {first})",
             report.errors(),
             report.order_errors,
             report.bad_lines,
@@ -126,9 +130,14 @@ impl Figures for ChatReport {
             receivers,
             size,
             depth,
+            proto,
         } = self.shape;
+        let over = match proto {
+            Proto::Edgechat => String::new(),
+            other => format!(" over {}", other.name()),
+        };
         let mut s = format!(
-            "chat {senders} senders x {receivers} receivers x {size} B (depth {depth}), \
+            "chat{over} {senders} senders x {receivers} receivers x {size} B (depth {depth}), \
              {:.2} s: {:.0} lines/s, {:.0} deliveries/s, \
              p50 {p50:.0} us, p99 {p99:.0} us, p999 {p999:.0} us",
             self.secs(),
@@ -167,12 +176,13 @@ impl Figures for ChatReport {
         let mut s = String::with_capacity(640);
         let _ = write!(
             s,
-            "{{\"mode\":\"chat\",\"addr\":\"{}\",\"senders\":{},\"receivers\":{},\
+            "{{\"mode\":\"chat\",\"proto\":\"{}\",\"addr\":\"{}\",\"senders\":{},\"receivers\":{},\
              \"size\":{},\"depth\":{},\"secs\":{:.3},\"lines\":{},\"deliveries\":{},\
              \"errors\":{},\"order_errors\":{},\"bad_lines\":{},\"failed_conns\":{},\
              \"lines_per_sec\":{:.1},\"deliveries_per_sec\":{:.1},\
              \"p50_us\":{p50:.1},\"p99_us\":{p99:.1},\"p999_us\":{p999:.1},\
              \"mean_us\":{mean:.1},\"max_us\":{max:.1},",
+            self.shape.proto.name(),
             self.addr,
             self.shape.senders,
             self.shape.receivers,

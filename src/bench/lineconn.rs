@@ -1,22 +1,34 @@
 //! One client connection that a server talks to in lines (plain or TLS,
 //! through its [`Link`]): reads until `EAGAIN`, lines cut across reads
-//! joined again, and the first `HELLO` noticed.
+//! joined again, and the first `HELLO` noticed. With `--proto redis` or
+//! `nats` the same connection reads that protocol's frames instead
+//! ([`super::pubsub`]): each message's payload goes where a line would, and
+//! the reply that shows it is subscribed counts as its `HELLO`.
 
 use std::io;
 
+use super::deframe;
 use super::link::Link;
+use super::pubsub::{self, Effects, Proto};
 use crate::transport::Input;
 
-/// The longest unfinished line kept between reads.
+/// The longest unfinished line kept between reads (a frame: at least).
 const MAX_CARRY: usize = 64 * 1024;
 
 /// One connection that the server talks to in lines.
 pub struct LineConn {
     pub link: Link,
-    /// The unfinished last line of the reads so far.
+    /// The unfinished last line (or frame) of the reads so far.
     carry: Vec<u8>,
-    /// The first `HELLO` line has arrived.
+    /// The first `HELLO` line has arrived (Redis, NATS: the connection is
+    /// ready, its subscription registered).
     pub hello: bool,
+    proto: Proto,
+    /// What this connection owes the server apart from a sender's lines:
+    /// its greeting (`SUBSCRIBE`, `CONNECT` ...), a `PONG`.
+    pub owed: Vec<u8>,
+    /// The longest unfinished line or frame kept between reads.
+    max: usize,
 }
 
 /// Hands one line (its `\r\n` or `\n` removed) to `f`, except the first
@@ -32,11 +44,34 @@ fn deliver(hello: &mut bool, line: &[u8], f: &mut impl FnMut(&[u8])) {
 
 impl LineConn {
     pub(super) fn new(link: Link) -> LineConn {
+        LineConn::speaking(link, Proto::Edgechat, Vec::new(), MAX_CARRY)
+    }
+
+    /// A connection that speaks `proto`, owes the server `greeting`, and
+    /// keeps at most `max` bytes of an unfinished frame (at least 64 KiB).
+    pub(super) fn speaking(link: Link, proto: Proto, greeting: Vec<u8>, max: usize) -> LineConn {
         LineConn {
             link,
             carry: Vec::new(),
             hello: false,
+            proto,
+            owed: greeting,
+            max: max.max(MAX_CARRY),
         }
+    }
+
+    /// The protocol this connection speaks.
+    pub(super) fn proto(&self) -> Proto {
+        self.proto
+    }
+
+    /// Sends what the socket takes of what is owed ([`LineConn::owed`]).
+    pub(super) fn flush_owed(&mut self) -> io::Result<()> {
+        if !self.owed.is_empty() {
+            let n = self.link.send(&self.owed)?;
+            self.owed.drain(..n);
+        }
+        Ok(())
     }
 
     /// Reads until the socket is drained, handing every complete line to
@@ -69,8 +104,27 @@ impl LineConn {
         }
     }
 
+    /// Cuts `data` into lines (or frames), joining the unfinished one from
+    /// before.
+    fn split(&mut self, data: &[u8], f: &mut impl FnMut(&[u8])) -> io::Result<()> {
+        let frame = match self.proto {
+            Proto::Edgechat => return self.split_lines(data, f),
+            Proto::Redis => pubsub::redis_frame,
+            Proto::Nats => pubsub::nats_frame,
+        };
+        let (ready, owed) = (&mut self.hello, &mut self.owed);
+        deframe::feed(&mut self.carry, data, self.max, &mut |buf: &[u8]| {
+            let fx = Effects {
+                ready: &mut *ready,
+                owed: &mut *owed,
+                payload: &mut *f,
+            };
+            frame(buf, fx)
+        })
+    }
+
     /// Cuts `data` into lines, joining the unfinished one from before.
-    fn split(&mut self, mut data: &[u8], f: &mut impl FnMut(&[u8])) -> io::Result<()> {
+    fn split_lines(&mut self, mut data: &[u8], f: &mut impl FnMut(&[u8])) -> io::Result<()> {
         let newline = |d: &[u8]| d.iter().position(|&b| b == b'\n');
         if !self.carry.is_empty() {
             let Some(i) = newline(data) else {
@@ -90,7 +144,7 @@ impl LineConn {
 
     fn keep(&mut self, partial: &[u8]) -> io::Result<()> {
         self.carry.extend_from_slice(partial);
-        if self.carry.len() > MAX_CARRY {
+        if self.carry.len() > self.max {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "a line longer than 64 KiB",

@@ -12,7 +12,12 @@
 //!   each sender keeps `--depth` lines in flight, a line counting as
 //!   delivered once every receiver has it. Reports delivered lines and
 //!   deliveries (lines × receivers) per second, and each delivery's latency
-//!   from the timestamp inside the line ([`chat`]).
+//!   from the timestamp inside the line ([`chat`]). With `--proto redis`
+//!   or `--proto nats` the same load runs on a Redis (RESP2) or NATS
+//!   server's pub/sub instead: receivers subscribe to one channel
+//!   (subject), senders publish the same lines to it and are not
+//!   subscribed, and every check, figure and JSON key is the same
+//!   ([`pubsub`]).
 //! - `idle`: `--conns` connections held idle for `--secs`; reports how
 //!   many were held and how long the server took to go quiet, and with
 //!   `--server-pid` its RSS before, after, and per connection ([`idle`]).
@@ -63,15 +68,19 @@ mod chaos;
 mod chat;
 mod chatline;
 mod chatrun;
+mod deframe;
 mod handshake;
 mod idle;
 mod lineconn;
 mod link;
 mod load;
+mod nats;
 mod pool;
 mod proc;
 mod progress;
+mod pubsub;
 mod report;
+mod resp;
 mod stats;
 mod stream;
 mod window;
@@ -85,6 +94,7 @@ use crate::error::{Context, Error, Result};
 use link::dialer;
 use load::Load;
 use proc::Pid;
+pub use pubsub::Proto;
 use report::{Figures, Report, Usage};
 
 /// `edgechat bench --help`, after the flags: what `--mode chaos` does.
@@ -158,10 +168,23 @@ pub struct BenchArgs {
     /// handshake: default 50; chaos: misbehaving clients, default 1000).
     #[arg(long)]
     pub conns: Option<usize>,
+    /// Chat mode: the server's protocol: our chat room, Redis pub/sub or
+    /// NATS.
+    ///
+    /// `edgechat`: one room of our chat server. `redis` (RESP2): receivers
+    /// SUBSCRIBE to one channel (ready at the confirmation) and senders
+    /// PUBLISH to it, reading the replies. `nats`: every client CONNECTs
+    /// with echo off; receivers SUB to one subject (ready at the PONG to
+    /// their PING) and senders PUB to it. Senders are not subscribed. Same
+    /// lines, checks, figures and JSON keys in all three; redis and nats
+    /// are plain TCP (no --tls).
+    #[arg(long, value_enum, default_value_t = Proto::Edgechat)]
+    pub proto: Proto,
     /// Chat mode: clients that only receive.
     #[arg(long, default_value_t = 100)]
     pub receivers: usize,
-    /// Chat mode: clients that send lines (and drop what they receive).
+    /// Chat mode: clients that send lines (edgechat: and drop what they
+    /// receive; redis, nats: they only publish).
     #[arg(long, default_value_t = 1)]
     pub senders: usize,
     /// Bytes per message (chat: per line, `\n` included, at least 49).
@@ -237,6 +260,20 @@ fn durations(a: &BenchArgs) -> Result<(Duration, Duration)> {
         return Err(Error::Config(
             "--tls-addr is for --mode chaos (other modes: --tls --addr)".into(),
         ));
+    }
+    if a.proto != Proto::Edgechat {
+        let proto = a.proto.name();
+        if a.mode != BenchMode::Chat {
+            return Err(Error::Config(format!(
+                "--proto {proto} is for --mode chat (--mode {} loads edgechat's own protocol)",
+                a.mode.name()
+            )));
+        }
+        if a.tls.tls {
+            return Err(Error::Config(format!(
+                "--proto {proto} runs over plain TCP: --tls is for --proto edgechat"
+            )));
+        }
     }
     if a.count == Some(0) {
         return Err(Error::Config("--count must be at least 1".into()));

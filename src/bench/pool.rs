@@ -7,7 +7,9 @@
 //! `epoll_ctl(ADD, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)`. Every
 //! connection is read until `EAGAIN` whenever it has data (which also
 //! drives its TLS handshake), so no kernel buffer fills and the server
-//! never sees a slow consumer.
+//! never sees a slow consumer. A connection that owes the server a
+//! greeting (`--proto redis`, `nats`: its `SUBSCRIBE`, `CONNECT` ...) sends
+//! it once connected, and its readiness counts as its `HELLO`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,7 +17,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 pub use super::lineconn::LineConn;
-use super::link::Dialer;
+use super::link::{Dialer, Link};
 use super::progress::Progress;
 use crate::error::{Context, Error, Result};
 use crate::sys::epoll::{self, Epoll, Event};
@@ -44,6 +46,16 @@ impl Pool {
     /// Opens `n` connections with `dialer`, draining what arrives as it
     /// goes, with a progress line on a terminal.
     pub fn connect(dialer: &Dialer, n: usize) -> Result<Pool> {
+        Pool::connect_with(dialer, n, |_, link| LineConn::new(link))
+    }
+
+    /// The same, each connection made of its link by `conn(i, link)`, and
+    /// what it owes the server sent at once.
+    pub fn connect_with(
+        dialer: &Dialer,
+        n: usize,
+        mut conn: impl FnMut(usize, Link) -> LineConn,
+    ) -> Result<Pool> {
         let mut progress = Progress::new("connected");
         let mut pool = Pool {
             epoll: Epoll::new().sys("epoll_create1")?,
@@ -59,7 +71,8 @@ impl Pool {
             pool.epoll
                 .add(link.fd.as_fd(), epoll::interest_all(), i as u64)
                 .sys("epoll_ctl")?;
-            pool.conns.push(Some(LineConn::new(link)));
+            pool.conns.push(Some(conn(i, link)));
+            pool.flush(i);
             if i % DRAIN_EVERY == DRAIN_EVERY - 1 {
                 pool.drain(Duration::ZERO)?;
                 progress.tick(Instant::now(), i as u64 + 1);
@@ -131,12 +144,33 @@ impl Pool {
         false
     }
 
-    /// One wait of at most `timeout`, reading (and ignoring) every line.
-    /// Returns how many connections had an event.
+    /// Sends what connection `i` owes the server ([`LineConn::owed`]), as
+    /// far as the socket takes it. A connection that fails is dropped and
+    /// counted.
+    pub fn flush(&mut self, i: usize) {
+        let Some(Some(c)) = self.conns.get_mut(i) else {
+            return;
+        };
+        if let Err(source) = c.flush_owed() {
+            let err = Error::Peer {
+                call: "send",
+                addr: self.addr,
+                source,
+            };
+            self.fail(i, &format!("connection {i}: {err}"));
+        }
+    }
+
+    /// One wait of at most `timeout`, reading (and ignoring) every line,
+    /// and sending what each connection owes. Returns how many connections
+    /// had an event.
     pub fn drain(&mut self, timeout: Duration) -> Result<usize> {
         let n = self.wait(timeout)?;
         for k in 0..n {
-            self.read(self.conn_of(k), |_| {});
+            let i = self.conn_of(k);
+            if self.read(i, |_| {}) {
+                self.flush(i);
+            }
         }
         Ok(n)
     }
@@ -153,10 +187,12 @@ impl Pool {
             if have != last {
                 (last, since) = (have, Instant::now());
             } else if since.elapsed() >= STALL {
+                let sign = self.conns.iter().flatten().next().map(|c| c.proto());
                 return Err(Error::Check(format!(
-                    "{} of {} connections had no HELLO from {} within {} s",
+                    "{} of {} connections had no {} from {} within {} s",
                     self.conns.len() - have,
                     self.conns.len(),
+                    sign.unwrap_or_default().ready_sign(),
                     self.addr,
                     STALL.as_secs()
                 )));

@@ -607,7 +607,13 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 /// Runs `edgechat bench --addr ADDR --json --server-pid PID ARGS` against
 /// `server`; asserts it succeeded and printed one JSON line, and returns it.
 pub fn bench_json(server: &Server, args: &[&str]) -> String {
-    let (addr, pid) = (server.addr().to_string(), server.pid().to_string());
+    bench_json_at(server.addr(), server.pid() as u32, args)
+}
+
+/// The same against any server at `addr` whose process is `pid` (another
+/// project's server, say).
+pub fn bench_json_at(addr: SocketAddr, pid: u32, args: &[&str]) -> String {
+    let (addr, pid) = (addr.to_string(), pid.to_string());
     let mut all = vec!["bench", "--addr", &addr, "--json", "--server-pid", &pid];
     all.extend(args);
     let out = run_edgechat(&all, Stdio::null(), None);
