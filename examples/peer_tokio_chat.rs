@@ -3,15 +3,18 @@
 //!
 //! Design, on a `current_thread` runtime (edgechat is one thread too):
 //!
-//! - a reader task per client: a `BufReader` (64 KiB) over the read half,
-//!   lines taken with `read_until(b'\n')` into one reused `Vec`;
+//! - a reader task per client: a `BufReader` (tokio's default 8 KiB: a
+//!   64 KiB one is zeroed, and so resident, for every idle client) over
+//!   the read half, lines taken with `read_until(b'\n')` into one reused
+//!   `Vec`;
 //! - each line is encoded once, as `MSG <nick> <text>\n`, into one
 //!   `Arc<[u8]>`; every other member of the room gets a clone of that `Arc`
 //!   (a reference count, not a copy or a `String` per recipient);
 //! - an unbounded mpsc channel per client, and a writer task per client
-//!   with a `BufWriter` (64 KiB): after `recv().await` it drains whatever
-//!   else is queued with `try_recv` and then flushes ONCE, so a burst of
-//!   lines costs one `send` per receiver, not one per line;
+//!   with a `BufWriter` (64 KiB, allocated but touched only as it fills,
+//!   so a burst of 256 lines fits): after `recv().await` it drains
+//!   whatever else is queued with `try_recv` and then flushes ONCE, so a
+//!   burst of lines costs one `send` per receiver, not one per line;
 //! - the room is an `Rc<RefCell<..>>` shared by tasks on a `LocalSet`: no
 //!   lock, no atomics beyond the channels' own.
 //!
@@ -104,7 +107,7 @@ async fn serve(room: Rc<RefCell<Room>>, stream: TcpStream) {
     };
     tokio::task::spawn_local(write_out(wr, rx));
 
-    let mut reader = BufReader::with_capacity(64 * 1024, rd);
+    let mut reader = BufReader::new(rd);
     let mut buf = Vec::with_capacity(1024);
     let mut out = Vec::with_capacity(1024);
     let prefix = format!("MSG {nick} ");
