@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example bench_report -- [--dir target/bench] \
 //!     [--load-start "1.0 0.9 0.8"] [--secs 540] [--build-secs 2] [--commit abc1234] \
-//!     [--mode full]
+//!     [--mode full] [--bound 900]
 //! ```
 //!
 //! It reads whatever is there, and says what is not:
@@ -14,17 +14,26 @@
 //!   of `edgechat bench`) for the charts, and `echo-compare.md`'s table;
 //! - chat (`scripts/chat-compare.sh`, as run by `scripts/bench.sh`): the raw
 //!   runs in `chat-compare/runs.txt` (name, receivers, depth, lines/s, CPU
-//!   µs per delivery, p99, p50 and p999 µs) and the tables in
-//!   `chat-compare.md`;
+//!   µs per delivery, p99, p50 and p999 µs, deliveries/s, generator CPU µs
+//!   per delivery and % of its core) for the tables and charts of every
+//!   server (edgechat, the tokio peer, Redis, NATS, and the raw epoll floor
+//!   as a reference), and the counts table of `chat-compare.md`;
 //! - TLS (`scripts/tls-compare.sh`): the raw runs in `tls-compare/runs.tsv`
 //!   (name `ours` or `peer`, round, load, ..., the JSON line) for the charts,
 //!   and `tls-compare.md`'s table; with no runs, the table's rows are charted
 //!   (rates as throughput, p50/p99/p999 as latency); with runs but no table
 //!   (the script was cut short), a table is made from the runs.
 //!
+//! Each figure that has a target is shown beside it, in words: the echo and
+//! TLS scripts' target lists are rewritten that way, and the chat targets
+//! ([`CHAT_TARGETS`]) are checked here against the best peer.
+//!
 //! Charts: `echo-throughput.svg`, `echo-latency.svg`, `chat-throughput.svg`,
-//! `chat-latency.svg`, `tls-throughput.svg`, `tls-latency.svg`; each bar is
-//! the median, each dot one run where the raw runs are kept.
+//! `chat-cpu.svg`, `chat-latency.svg`, `tls-throughput.svg`,
+//! `tls-latency.svg`; each bar is the median, each dot one run where the
+//! raw runs are kept; a floor (a reference, not a peer) is an outlined bar.
+//! Every chart names each server in its legend and carries the commit and
+//! the machine (CPU model, cores) at its foot.
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -45,14 +54,22 @@ const ECHO: [(&str, &str); 4] = [
     ("blocking", "blocking floor"),
 ];
 const TLS: [(&str, &str); 2] = [("ours", "edgechat"), ("peer", "tokio-rustls")];
-const COLORS: [RGBColor; 6] = [
+/// Fill colours, in the order the series first appear in a chart.
+const COLORS: [RGBColor; 5] = [
     RGBColor(214, 69, 40),
     RGBColor(60, 110, 180),
     RGBColor(90, 160, 90),
-    RGBColor(130, 130, 130),
-    RGBColor(160, 100, 170),
-    RGBColor(200, 160, 50),
+    RGBColor(200, 140, 30),
+    RGBColor(150, 90, 170),
 ];
+/// A floor's outline: a reference, not a competitor.
+const FLOOR: RGBColor = RGBColor(90, 90, 90);
+
+/// Text sizes in px: no label under 12.
+const TITLE_PX: u32 = 20;
+const PANEL_TITLE_PX: u32 = 16;
+const LABEL_PX: u32 = 13;
+const VALUE_PX: u32 = 12;
 
 /// One group's bar: the median, and every run's value (dots).
 type Bar = (Option<f64>, Vec<f64>);
@@ -65,6 +82,16 @@ struct Panel {
     groups: Vec<String>,
     /// (series name, per group: the median, and every run's value).
     series: Vec<(String, Vec<Bar>)>,
+}
+
+/// What every chart carries at its foot: the commit and the machine.
+struct Meta {
+    foot: String,
+}
+
+/// A series drawn as a reference (outlined), not as a competitor.
+fn is_floor(name: &str) -> bool {
+    name.contains("floor")
 }
 
 fn median(v: &[f64]) -> Option<f64> {
@@ -152,7 +179,20 @@ fn tables(md: &str) -> Vec<Table> {
     out
 }
 
-fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, p: &Panel) -> Res<()> {
+/// The y range of a log panel: from the decade just below the lowest value
+/// (bars start at a labelled tick), to a little above the highest, room
+/// for its label and no more, so the panel's height is the data's.
+fn log_range(min: f64, max: f64) -> (f64, f64) {
+    let lo = (min.log10() - 0.05).floor();
+    let hi = max.log10();
+    (10f64.powf(lo), 10f64.powf(hi + 0.12 * (hi - lo) + 0.05))
+}
+
+fn draw_panel(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    p: &Panel,
+    colors: &[(String, RGBColor)],
+) -> Res<()> {
     let all: Vec<f64> = p
         .series
         .iter()
@@ -161,39 +201,54 @@ fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, p: &Panel) -> Res<()> {
         .filter(|v| v.is_finite() && (!p.log || *v > 0.0))
         .collect();
     let Some(max) = all.iter().copied().reduce(f64::max) else {
-        area.titled(&format!("{} (no data)", p.title), ("sans-serif", 15))?;
+        area.titled(
+            &format!("{} (no data)", p.title),
+            ("sans-serif", PANEL_TITLE_PX),
+        )?;
         return Ok(());
     };
     let min = all.iter().copied().fold(f64::INFINITY, f64::min);
     let n = p.groups.len().max(1) as f64;
     let mut b = ChartBuilder::on(area);
-    b.caption(&p.title, ("sans-serif", 15))
-        .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(56);
+    b.caption(&p.title, ("sans-serif", PANEL_TITLE_PX))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(64);
+    let label_font = ("sans-serif", LABEL_PX);
     if p.log {
-        let lo = 10f64.powf(min.log10().floor());
-        let hi = max * 20.0;
+        let (lo, hi) = log_range(min, max);
         let mut chart = b.build_cartesian_2d(0f64..n, (lo..hi).log_scale())?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .disable_x_axis()
+            .y_labels(if (hi / lo).log10() < 1.5 { 12 } else { 5 })
             .y_desc(&p.unit)
+            .y_label_style(label_font)
+            .axis_desc_style(label_font)
             .y_label_formatter(&|v| fmt_num(*v))
             .draw()?;
-        bars(&mut chart, p, lo, area)
+        bars(&mut chart, p, lo, area, colors)
     } else {
-        let mut chart = b.build_cartesian_2d(0f64..n, 0f64..max * 1.35)?;
+        let mut chart = b.build_cartesian_2d(0f64..n, 0f64..max * 1.15)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .disable_x_axis()
             .y_desc(&p.unit)
+            .y_label_style(label_font)
+            .axis_desc_style(label_font)
             .y_label_formatter(&|v| fmt_num(*v))
             .draw()?;
-        bars(&mut chart, p, 0.0, area)
+        bars(&mut chart, p, 0.0, area, colors)
     }
+}
+
+fn color_of(colors: &[(String, RGBColor)], name: &str) -> RGBColor {
+    colors
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(FLOOR, |(_, c)| *c)
 }
 
 fn bars<'a, Y>(
@@ -205,41 +260,54 @@ fn bars<'a, Y>(
     p: &Panel,
     base: f64,
     area: &DrawingArea<SVGBackend<'_>, Shift>,
+    colors: &[(String, RGBColor)],
 ) -> Res<()>
 where
     Y: Ranged<ValueType = f64>,
 {
     let k = p.series.len().max(1) as f64;
-    let width = 0.8 / k;
+    let width = 0.84 / k;
     for (s, (name, groups)) in p.series.iter().enumerate() {
-        let color = COLORS[s % COLORS.len()];
-        let x0 = |g: usize| g as f64 + 0.1 + s as f64 * width;
-        chart
-            .draw_series(groups.iter().enumerate().filter_map(|(g, (m, _))| {
-                m.map(|m| Rectangle::new([(x0(g), base), (x0(g) + width * 0.9, m)], color.filled()))
-            }))?
-            .label(name.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        let color = color_of(colors, name);
+        let floor = is_floor(name);
+        let x0 = |g: usize| g as f64 + 0.08 + s as f64 * width;
+        chart.draw_series(groups.iter().enumerate().filter_map(|(g, (m, _))| {
+            m.map(|m| {
+                let style = if floor {
+                    color.stroke_width(2)
+                } else {
+                    color.filled()
+                };
+                Rectangle::new([(x0(g), base), (x0(g) + width * 0.9, m)], style)
+            })
+        }))?;
         chart.draw_series(groups.iter().enumerate().flat_map(|(g, (_, runs))| {
             runs.iter()
                 .filter(|v| v.is_finite() && **v > base)
                 .map(move |v| Circle::new((x0(g) + width * 0.45, *v), 2, BLACK.filled()))
         }))?;
-        chart.draw_series(groups.iter().enumerate().filter_map(|(g, (m, _))| {
+        // Each median's label, above its bar and above every run's dot.
+        chart.draw_series(groups.iter().enumerate().filter_map(|(g, (m, runs))| {
             m.map(|m| {
-                Text::new(
-                    fmt_num(m),
-                    (x0(g) + width * 0.45, m),
-                    ("sans-serif", 10)
-                        .into_font()
-                        .color(&BLACK)
-                        .pos(Pos::new(HPos::Center, VPos::Bottom)),
-                )
+                let top = runs
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .fold(m, f64::max);
+                EmptyElement::at((x0(g) + width * 0.45, top))
+                    + Text::new(
+                        fmt_num(m),
+                        (0, -4),
+                        ("sans-serif", VALUE_PX)
+                            .into_font()
+                            .color(&BLACK)
+                            .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                    )
             })
         }))?;
     }
     // Group names under the axis, centred on their group.
-    let style = ("sans-serif", 12)
+    let style = ("sans-serif", LABEL_PX)
         .into_font()
         .color(&BLACK)
         .pos(Pos::new(HPos::Center, VPos::Top));
@@ -252,32 +320,92 @@ where
             style.clone(),
         ))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 11))
-        .draw()?;
     Ok(())
 }
 
-/// One SVG of panels side by side (two rows when there are more than three).
-fn chart(path: &Path, title: &str, panels: &[Panel]) -> Res<()> {
-    // Four panels as two by two, otherwise rows of up to three.
-    let cols = if panels.len() == 4 {
-        2
-    } else {
-        panels.len().clamp(1, 3)
-    };
+/// The legend row under the title: a swatch and the name of each server.
+fn legend(area: &DrawingArea<SVGBackend<'_>, Shift>, colors: &[(String, RGBColor)]) -> Res<()> {
+    let font: TextStyle = ("sans-serif", LABEL_PX).into();
+    let widths: Vec<u32> = colors
+        .iter()
+        .map(|(n, _)| {
+            area.estimate_text_size(n, &font)
+                .map_or(8 * n.len() as u32, |s| s.0)
+        })
+        .collect();
+    let total: u32 = widths.iter().map(|w| w + 40).sum();
+    let mut x = (area.dim_in_pixel().0.saturating_sub(total) / 2) as i32;
+    for ((name, color), w) in colors.iter().zip(&widths) {
+        let style = if is_floor(name) {
+            color.stroke_width(2)
+        } else {
+            color.filled()
+        };
+        area.draw(&Rectangle::new([(x, 8), (x + 16, 22)], style))?;
+        area.draw(&Text::new(
+            name.clone(),
+            (x + 22, 15),
+            font.clone().pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+        x += *w as i32 + 40;
+    }
+    Ok(())
+}
+
+/// One SVG of panels, `cols` to a row, under a title and one legend for
+/// all of them, with the commit and the machine at the foot. Series with
+/// no value at all are left out (and out of the legend).
+fn chart(path: &Path, title: &str, panels: &[Panel], cols: usize, meta: &Meta) -> Res<()> {
+    let panels: Vec<Panel> = panels
+        .iter()
+        .map(|p| Panel {
+            title: p.title.clone(),
+            unit: p.unit.clone(),
+            log: p.log,
+            groups: p.groups.clone(),
+            series: p
+                .series
+                .iter()
+                .filter(|(_, g)| g.iter().any(|(m, _)| m.is_some()))
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    let mut colors: Vec<(String, RGBColor)> = Vec::new();
+    for p in &panels {
+        for (name, _) in &p.series {
+            if !colors.iter().any(|(n, _)| n == name) {
+                let c = if is_floor(name) {
+                    FLOOR
+                } else {
+                    let used = colors.iter().filter(|(n, _)| !is_floor(n)).count();
+                    COLORS[used % COLORS.len()]
+                };
+                colors.push((name.clone(), c));
+            }
+        }
+    }
+    let cols = cols.clamp(1, panels.len().max(1));
     let rows = panels.len().div_ceil(cols).max(1);
-    let (w, h) = ((420 * cols as u32).max(640), 340 * rows as u32 + 40);
+    let panel_w = if cols == 1 { 1100 } else { 540 };
+    let (w, h) = ((panel_w * cols as u32).max(720), 360 * rows as u32 + 100);
     let root = SVGBackend::new(path, (w, h)).into_drawing_area();
     root.fill(&WHITE)?;
-    let root = root.titled(title, ("sans-serif", 20))?;
-    let areas = root.split_evenly((rows, cols));
+    let root = root.titled(title, ("sans-serif", TITLE_PX))?;
+    let (top, rest) = root.split_vertically(30);
+    legend(&top, &colors)?;
+    let body_h = rest.dim_in_pixel().1.saturating_sub(26);
+    let (body, foot) = rest.split_vertically(body_h);
+    foot.draw(&Text::new(
+        meta.foot.clone(),
+        (10, 6),
+        ("sans-serif", VALUE_PX)
+            .into_font()
+            .color(&RGBColor(60, 60, 60)),
+    ))?;
+    let areas = body.split_evenly((rows, cols));
     for (p, area) in panels.iter().zip(areas.iter()) {
-        draw_panel(area, p)?;
+        draw_panel(area, p, &colors)?;
     }
     root.present()?;
     Ok(())
@@ -433,14 +561,71 @@ fn runs_table(
     out.push('\n');
 }
 
-/// Chat: (name, receivers, depth) → per run [lines/s, CPU µs/delivery, p99,
-/// p50, p999 µs] (NaN where an older runs.txt has no p50 and p999).
-type ChatRuns = BTreeMap<(String, u32, u32), Vec<[f64; 5]>>;
+/// Chat: (name, receivers, depth) → per run, the columns of `runs.txt`
+/// after those three (NaN where an older `runs.txt` has fewer).
+type ChatRuns = BTreeMap<(String, u32, u32), Vec<[f64; CHAT_COLS]>>;
 
 /// Columns of a [`ChatRuns`] entry.
-const CHAT_P99: usize = 2;
-const CHAT_P50: usize = 3;
-const CHAT_P999: usize = 4;
+const CHAT_COLS: usize = 8;
+const C_LINES: usize = 0;
+const C_CPU: usize = 1;
+const C_P99: usize = 2;
+const C_DELIV: usize = 5;
+const C_GEN: usize = 6;
+const C_GEN_PCT: usize = 7;
+
+/// The chat servers: the name in `runs.txt`, the name shown, and whether it
+/// is a peer (edgechat is ours, the floor a reference).
+const CHAT: [(&str, &str, bool); 6] = [
+    ("edgechat", "edgechat", false),
+    ("tokio", "tokio buffered", true),
+    ("redis", "Redis pub/sub", true),
+    ("nats", "NATS", true),
+    ("floor", "raw epoll floor", false),
+    ("peer", "tokio chat example (older runs)", true),
+];
+
+/// A chat target: edgechat's figure at the loads whose depth is in
+/// `depths`, against the best peer's at the same load.
+struct Target {
+    figure: &'static str,
+    col: usize,
+    depths: std::ops::RangeInclusive<u32>,
+    lower_is_better: bool,
+    /// edgechat / best peer: at most this (lower is better) or at least.
+    bound: f64,
+}
+
+/// What edgechat's chat fan-out is meant to reach, against the best peer.
+/// At D = 1 every server pays about a syscall per delivery, so the margin
+/// there is smaller than where lines arrive in bursts.
+const CHAT_TARGETS: [Target; 3] = [
+    Target {
+        figure: "server CPU per delivery",
+        col: C_CPU,
+        depths: 1..=1,
+        lower_is_better: true,
+        bound: 0.9,
+    },
+    Target {
+        figure: "server CPU per delivery",
+        col: C_CPU,
+        depths: 16..=u32::MAX,
+        lower_is_better: true,
+        bound: 0.67,
+    },
+    Target {
+        figure: "deliveries per second",
+        col: C_DELIV,
+        depths: 256..=256,
+        lower_is_better: false,
+        bound: 1.5,
+    },
+];
+/// edgechat's user-space instructions per delivery, at most this times the
+/// tokio peer's; its RSS per idle chat client, at most this many bytes.
+const IR_TARGET: f64 = 0.33;
+const RSS_TARGET: f64 = 1024.0;
 
 fn chat_runs(dir: &Path) -> ChatRuns {
     let mut runs = ChatRuns::new();
@@ -452,22 +637,23 @@ fn chat_runs(dir: &Path) -> ChatRuns {
         if f.len() < 6 {
             continue;
         }
-        let (Ok(r), Ok(d)) = (f[1].parse(), f[2].parse()) else {
+        let (Ok(r), Ok(d)) = (f[1].parse::<u32>(), f[2].parse()) else {
             continue;
         };
-        let num = |i: usize| f.get(i).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
-        runs.entry((f[0].to_string(), r, d)).or_default().push([
-            num(3),
-            num(4),
-            num(5),
-            num(6),
-            num(7),
-        ]);
+        let mut row = [f64::NAN; CHAT_COLS];
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = f
+                .get(i + 3)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN);
+        }
+        if row[C_DELIV].is_nan() {
+            row[C_DELIV] = row[C_LINES] * f64::from(r); // older runs.txt: every line reached all
+        }
+        runs.entry((f[0].to_string(), r, d)).or_default().push(row);
     }
     runs
 }
-
-const CHAT: [&str; 2] = ["edgechat", "peer"];
 
 fn chat_configs(runs: &ChatRuns) -> Vec<(u32, u32)> {
     let mut c: Vec<(u32, u32)> = runs.keys().map(|k| (k.1, k.2)).collect();
@@ -476,8 +662,16 @@ fn chat_configs(runs: &ChatRuns) -> Vec<(u32, u32)> {
     c
 }
 
-/// Column `col` of server `name`'s runs at fan-out 1 → `r`, D = `d`: their
-/// median, and every run's value (missing ones left out).
+/// The chat servers with runs, in [`CHAT`] order.
+fn chat_servers(runs: &ChatRuns) -> Vec<(&'static str, &'static str, bool)> {
+    CHAT.iter()
+        .filter(|(name, _, _)| runs.keys().any(|k| k.0 == *name))
+        .copied()
+        .collect()
+}
+
+/// Column `col` of server `name`'s runs at R = `r`, D = `d`: their median,
+/// and every run's value (missing ones left out).
 fn chat_bar(runs: &ChatRuns, name: &str, r: u32, d: u32, col: usize) -> Bar {
     let vals: Vec<f64> = runs
         .get(&(name.to_string(), r, d))
@@ -486,28 +680,49 @@ fn chat_bar(runs: &ChatRuns, name: &str, r: u32, d: u32, col: usize) -> Bar {
     (median(&vals), vals)
 }
 
-fn chat_panel(runs: &ChatRuns, title: &str, unit: &str, col: usize) -> Panel {
+/// The best peer's median of `col` at R, D: its shown name and value.
+fn best_peer(
+    runs: &ChatRuns,
+    r: u32,
+    d: u32,
+    col: usize,
+    lower_is_better: bool,
+) -> Option<(&'static str, f64)> {
+    CHAT.iter()
+        .filter(|c| c.2)
+        .filter_map(|c| chat_bar(runs, c.0, r, d, col).0.map(|v| (c.1, v)))
+        .reduce(|a, b| if (b.1 < a.1) == lower_is_better { b } else { a })
+}
+
+/// One panel per receiver count of one figure: a group per depth, a bar
+/// per server.
+fn chat_panels(runs: &ChatRuns, unit: &str, col: usize) -> Vec<Panel> {
     let configs = chat_configs(runs);
-    let series = CHAT
-        .iter()
-        .map(|name| {
-            let per = configs
+    let mut receivers: Vec<u32> = configs.iter().map(|c| c.0).collect();
+    receivers.dedup();
+    receivers
+        .into_iter()
+        .map(|r| {
+            let depths: Vec<u32> = configs.iter().filter(|c| c.0 == r).map(|c| c.1).collect();
+            let series = chat_servers(runs)
                 .iter()
-                .map(|&(r, d)| chat_bar(runs, name, r, d, col))
+                .map(|(name, shown, _)| {
+                    let per = depths
+                        .iter()
+                        .map(|&d| chat_bar(runs, name, r, d, col))
+                        .collect();
+                    (shown.to_string(), per)
+                })
                 .collect();
-            (name.to_string(), per)
+            Panel {
+                title: format!("1 sender → {r} receivers"),
+                unit: unit.to_string(),
+                log: true,
+                groups: depths.iter().map(|&d| in_flight(d)).collect(),
+                series,
+            }
         })
-        .collect();
-    Panel {
-        title: title.to_string(),
-        unit: unit.to_string(),
-        log: true,
-        groups: configs
-            .iter()
-            .map(|(r, d)| format!("R={r} D={d}"))
-            .collect(),
-        series,
-    }
+        .collect()
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
@@ -521,51 +736,268 @@ fn opt(v: Option<f64>, places: usize) -> String {
     v.map_or("–".to_string(), |v| format!("{v:.places$}"))
 }
 
-/// One chat configuration's latency percentiles: a group per percentile,
-/// a bar per server.
-fn chat_pct_panel(runs: &ChatRuns, r: u32, d: u32) -> Panel {
-    let pct = [("p50", CHAT_P50), ("p99", CHAT_P99), ("p999", CHAT_P999)];
-    let series = CHAT
-        .iter()
-        .map(|name| {
-            let per = pct
-                .iter()
-                .map(|&(_, col)| chat_bar(runs, name, r, d, col))
-                .collect();
-            (name.to_string(), per)
-        })
-        .collect();
-    Panel {
-        title: format!("fan-out 1 → {r}, D = {d}"),
-        unit: "µs".to_string(),
-        log: true,
-        groups: pct.iter().map(|(l, _)| l.to_string()).collect(),
-        series,
+/// One table of a chat figure: a row per load, a column per server, then
+/// edgechat against the best peer (with its name) and against the floor.
+/// `lower`: whether lower is better; `None` for a figure of the load, not
+/// of the server: no ratios.
+fn chat_table(
+    runs: &ChatRuns,
+    title: &str,
+    col: usize,
+    places: usize,
+    lower: Option<bool>,
+    out: &mut String,
+) {
+    let servers = chat_servers(runs);
+    let _ = writeln!(out, "{title}\n");
+    let names: Vec<&str> = servers.iter().map(|s| s.1).collect();
+    let (extra, extra_sep) = match lower {
+        Some(_) => (" edgechat / best peer | edgechat / floor |", "---|---:|"),
+        None => ("", ""),
+    };
+    let _ = writeln!(
+        out,
+        "| receivers | lines in flight | {} |{extra}",
+        names.join(" | ")
+    );
+    let _ = writeln!(out, "|---:|---:|{}{extra_sep}", "---:|".repeat(names.len()));
+    for (r, d) in chat_configs(runs) {
+        let m = |name: &str| chat_bar(runs, name, r, d, col).0;
+        let cells: Vec<String> = servers
+            .iter()
+            .map(|(name, _, _)| {
+                let v = opt(m(name), places);
+                match chat_bar(runs, name, r, d, C_GEN_PCT).0 {
+                    Some(pct) if col == C_GEN && v != "–" => format!("{v} ({pct:.0} %)"),
+                    _ => v,
+                }
+            })
+            .collect();
+        let _ = write!(out, "| {r} | {d} | {} |", cells.join(" | "));
+        if let Some(lower) = lower {
+            let ours = m("edgechat");
+            let vs_best = match (ours, best_peer(runs, r, d, col, lower)) {
+                (Some(_), Some((who, b))) => format!("{}, {who}", ratio(ours, Some(b))),
+                _ => "–".to_string(),
+            };
+            let _ = write!(out, " {vs_best} | {} |", ratio(ours, m("floor")));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+/// edgechat's chat figures beside their targets, in words.
+fn chat_targets(runs: &ChatRuns, counts: Option<&Table>, out: &mut String) {
+    let mut lines = Vec::new();
+    for t in &CHAT_TARGETS {
+        for (r, d) in chat_configs(runs)
+            .into_iter()
+            .filter(|c| t.depths.contains(&c.1))
+        {
+            let ours = chat_bar(runs, "edgechat", r, d, t.col).0;
+            let (Some(ours), Some((who, best))) =
+                (ours, best_peer(runs, r, d, t.col, t.lower_is_better))
+            else {
+                continue;
+            };
+            let x = ours / best;
+            let ok = if t.lower_is_better {
+                x <= t.bound
+            } else {
+                x >= t.bound
+            };
+            let places = if t.col == C_CPU { 3 } else { 0 };
+            lines.push(format!(
+                "- {}, 1 sender → {r} receivers, {}: {x:.2}× the best peer's \
+                 (edgechat {}, {who} {}); target: {} {:.2}× ({})",
+                capitalize(t.figure),
+                in_flight(d),
+                fmt_fig(ours, places),
+                fmt_fig(best, places),
+                if t.lower_is_better {
+                    "at most"
+                } else {
+                    "at least"
+                },
+                t.bound,
+                verdict(ok),
+            ));
+        }
+    }
+    for row in counts.map(|t| t.rows.as_slice()).unwrap_or_default() {
+        let label = row.first().map_or("", String::as_str);
+        let v = |i: usize| row.get(i).and_then(|c| cell_num(c));
+        if label.starts_with("user-space instructions per delivery") {
+            if let (Some(a), Some(b)) = (v(1), v(2)) {
+                lines.push(format!(
+                    "- User-space instructions per delivery: {:.2}× the tokio peer's \
+                     ({a:.0} against {b:.0}); target: at most {IR_TARGET:.2}× ({})",
+                    a / b,
+                    verdict(a / b <= IR_TARGET),
+                ));
+            }
+        } else if label.starts_with("RSS per idle chat client") {
+            if let Some(a) = v(1) {
+                lines.push(format!(
+                    "- Memory per idle chat client: {a:.0} B; target: at most {RSS_TARGET:.0} B ({})",
+                    verdict(a <= RSS_TARGET),
+                ));
+            }
+        }
+    }
+    if !lines.is_empty() {
+        out.push_str("### How edgechat stands against its targets\n\n");
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+        out.push('\n');
     }
 }
 
-/// The chat fan-out runs as figure | edgechat | peer | ratio rows.
-fn chat_table(runs: &ChatRuns, out: &mut String) {
-    out.push_str("| figure | edgechat | peer | edgechat/peer |\n|---|---:|---:|---:|\n");
-    for (r, d) in chat_configs(runs) {
-        for (col, what, places) in [
-            (0, "lines/s", 0),
-            (1, "server CPU µs/delivery", 3),
-            (CHAT_P50, "p50 µs", 0),
-            (CHAT_P99, "p99 µs", 0),
-            (CHAT_P999, "p999 µs", 0),
-        ] {
-            let m = |name: &str| chat_bar(runs, name, r, d, col).0;
-            let (a, b) = (m("edgechat"), m("peer"));
-            let _ = writeln!(
-                out,
-                "| fan-out 1 → {r}, D = {d}: {what} | {} | {} | {} |",
-                opt(a, places),
-                opt(b, places),
-                ratio(a, b)
-            );
+/// "1 line in flight", "16 lines in flight".
+fn in_flight(d: u32) -> String {
+    if d == 1 {
+        "1 line in flight".to_string()
+    } else {
+        format!("{d} lines in flight")
+    }
+}
+
+fn fmt_fig(v: f64, places: usize) -> String {
+    if places > 0 {
+        format!("{v:.places$} µs")
+    } else {
+        format!("{v:.0}/s")
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "within the target"
+    } else {
+        "not within the target"
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+}
+
+/// A target line of the echo and TLS scripts, `- MARK: TEXT (FIGURE)`
+/// (MARK: met, MISSED or –), as the figure beside its target in words:
+/// `- Subject: FIGURE; target: at most X (within the target)`. Other lines
+/// come back as they are.
+fn target_line(line: &str) -> String {
+    let Some((mark, rest)) = line.strip_prefix("- ").and_then(|l| l.split_once(": ")) else {
+        return line.to_string();
+    };
+    let verdict = match mark {
+        "met" => verdict(true),
+        "MISSED" => verdict(false),
+        "–" | "-" => "not measured",
+        _ => return line.to_string(),
+    };
+    // The figure: the last parenthesised group, which may hold parentheses.
+    let (text, fig) = match rest.strip_suffix(')') {
+        Some(body) => {
+            let mut depth = 0;
+            let mut open = None;
+            for (i, ch) in body.char_indices().rev() {
+                match ch {
+                    ')' => depth += 1,
+                    '(' if depth == 0 => {
+                        open = Some(i);
+                        break;
+                    }
+                    '(' => depth -= 1,
+                    _ => {}
+                }
+            }
+            match open {
+                Some(i) => (body[..i].trim_end(), &body[i + 1..]),
+                None => (rest, ""),
+            }
+        }
+        None => (rest, ""),
+    };
+    // Subject and target: at the first ≤, ≥ or "not behind".
+    let markers = [
+        ("≤", "at most"),
+        ("≥", "at least"),
+        (" not behind ", "not behind"),
+    ];
+    let found = markers
+        .iter()
+        .filter_map(|(m, w)| text.find(m).map(|i| (i, *m, *w)))
+        .min_by_key(|f| f.0);
+    let (subject, target) = match found {
+        Some((0, m, w)) => {
+            // "≤ 256 B RSS per ...": the value and its unit, then the subject.
+            let words: Vec<&str> = text[m.len()..].split_whitespace().collect();
+            let units = ["B", "KiB", "MiB", "ms", "µs", "s", "%", "×"];
+            let n = words
+                .iter()
+                .take_while(|w| w.parse::<f64>().is_ok() || units.contains(w))
+                .count();
+            (
+                words[n..].join(" "),
+                format!("{w} {}", words[..n].join(" ")),
+            )
+        }
+        Some((i, m, w)) => (
+            text[..i].trim().to_string(),
+            format!("{w} {}", text[i + m.len()..].trim()),
+        ),
+        None => (text.to_string(), String::new()),
+    };
+    // "0.88×: 5.25 vs 5.95 µs" reads "0.88× tokio (5.25 vs 5.95 µs)" when
+    // the target is "at most 0.97× tokio".
+    let reference = target
+        .split_once("× ")
+        .map(|(_, r)| format!(" {r}"))
+        .filter(|r| !r.trim_start().starts_with('('))
+        .unwrap_or_default();
+    let fig = match fig.split_once("×: ") {
+        Some((x, detail)) => format!("{x}×{reference} ({detail})"),
+        None => fig.to_string(),
+    };
+    let mut out = format!("- {}: {fig}", capitalize(&subject));
+    if !target.is_empty() {
+        let _ = write!(out, "; target: {target}");
+    }
+    let _ = write!(out, " ({verdict})");
+    out
+}
+
+/// A script's markdown with its target list in words: a `Goals` heading
+/// becomes "How edgechat stands against its targets", and each of its
+/// lines goes through [`target_line`].
+fn plain_targets(md: &str) -> String {
+    let mut out = String::with_capacity(md.len());
+    let mut in_targets = false;
+    for line in md.lines() {
+        if line.starts_with('#') {
+            let level = line.chars().take_while(|&c| c == '#').count();
+            in_targets = line[level..].trim_start().starts_with("Goals");
+            if in_targets {
+                let _ = writeln!(
+                    out,
+                    "{} How edgechat stands against its targets",
+                    "#".repeat(level)
+                );
+                continue;
+            }
+        }
+        if in_targets {
+            let _ = writeln!(out, "{}", target_line(line));
+        } else {
+            let _ = writeln!(out, "{line}");
         }
     }
+    out
 }
 
 /// Panels from a figure table: one per row whose label matches `pick`.
@@ -621,6 +1053,7 @@ fn is_latency(label: &str) -> bool {
 fn embed(dir: &Path, file: &str, script: &str, out: &mut String) -> Option<String> {
     match fs::read_to_string(dir.join(file)) {
         Ok(md) => {
+            let md = plain_targets(&md);
             for line in md.lines() {
                 if line.starts_with('#') {
                     let _ = writeln!(out, "##{line}");
@@ -641,14 +1074,21 @@ fn embed(dir: &Path, file: &str, script: &str, out: &mut String) -> Option<Strin
     }
 }
 
-fn machine(load_start: &str, out: &mut String) {
-    let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
-    let cpu = read("/proc/cpuinfo")
+/// The CPU model (from /proc/cpuinfo) and the number of cores.
+fn cpu() -> (String, usize) {
+    let model = fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
         .lines()
         .find(|l| l.starts_with("model name"))
         .and_then(|l| l.split_once(':'))
-        .map_or("unknown".to_string(), |(_, m)| m.trim().to_string());
-    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+        .map_or("unknown CPU".to_string(), |(_, m)| m.trim().to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    (model, cores)
+}
+
+fn machine(load_start: &str, out: &mut String) {
+    let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+    let (cpu, nproc) = cpu();
     let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
     let load: String = read("/proc/loadavg")
         .split_whitespace()
@@ -675,6 +1115,7 @@ struct Args {
     build_secs: String,
     commit: String,
     mode: String,
+    bound: String,
 }
 
 fn args() -> Args {
@@ -685,6 +1126,7 @@ fn args() -> Args {
         build_secs: String::new(),
         commit: String::new(),
         mode: String::new(),
+        bound: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -696,10 +1138,11 @@ fn args() -> Args {
             "--build-secs" => a.build_secs = val(),
             "--commit" => a.commit = val(),
             "--mode" => a.mode = val(),
+            "--bound" => a.bound = val(),
             _ => {
                 eprintln!(
                     "usage: bench_report [--dir DIR] [--load-start LOAD] [--secs S] \
-                     [--build-secs S] [--commit C] [--mode M]"
+                     [--build-secs S] [--commit C] [--mode M] [--bound S]"
                 );
                 std::process::exit(2);
             }
@@ -723,7 +1166,7 @@ fn main() -> Res<()> {
             if a.commit.is_empty() { "?" } else { &a.commit },
             if quick { " --quick" } else { "" },
             if a.secs.is_empty() { "?" } else { &a.secs },
-            if quick { 120 } else { 600 },
+            if a.bound.is_empty() { "?" } else { &a.bound },
             if a.build_secs.is_empty() {
                 "?"
             } else {
@@ -739,6 +1182,23 @@ fn main() -> Res<()> {
     }
     machine(&a.load_start, &mut md);
     let mut charts = Vec::new();
+    let (model, cores) = cpu();
+    let commit = if a.commit.is_empty() {
+        std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    } else {
+        a.commit.clone()
+    };
+    let meta = Meta {
+        foot: format!(
+            "commit {commit} · {model}, {cores} cores · bar: median of the runs, dot: one run"
+        ),
+    };
 
     // Echo.
     md.push_str("## Echo over plain TCP\n\n");
@@ -748,7 +1208,7 @@ fn main() -> Res<()> {
         let path = dir.join("echo-throughput.svg");
         chart(
             &path,
-            "Echo throughput (bar: median; dot: one run)",
+            "Echo throughput (higher is better)",
             &[
                 runs_panel(
                     &runs,
@@ -775,6 +1235,8 @@ fn main() -> Res<()> {
                     &[("MB/s", "st50", "mb_per_sec")],
                 ),
             ],
+            3,
+            &meta,
         )?;
         charts.push(path);
         let path = dir.join("echo-latency.svg");
@@ -784,7 +1246,7 @@ fn main() -> Res<()> {
         };
         chart(
             &path,
-            "Echo latency percentiles, log scale (bar: median; dot: one run)",
+            "Echo latency percentiles (lower is better; log scale)",
             &[
                 runs_panel(
                     &runs,
@@ -811,6 +1273,8 @@ fn main() -> Res<()> {
                     &groups("st50"),
                 ),
             ],
+            3,
+            &meta,
         )?;
         charts.push(path);
     }
@@ -818,54 +1282,110 @@ fn main() -> Res<()> {
     // Chat.
     md.push_str("## Chat fan-out\n\n");
     let cruns = chat_runs(dir);
+    let ctext = fs::read_to_string(dir.join("chat-compare.md")).ok();
+    // The counts and idle figures (figure | edgechat | tokio | ratio).
+    let counts: Vec<Table> = ctext
+        .as_deref()
+        .map(tables)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.header.first().is_some_and(|h| h == "figure"))
+        .collect();
     if !cruns.is_empty() {
-        chat_table(&cruns, &mut md);
-        md.push('\n');
-        let path = dir.join("chat-throughput.svg");
-        chart(
-            &path,
-            "Chat fan-out, 1 sender, R receivers, D lines in flight (log scale)",
-            &[
-                chat_panel(&cruns, "delivered lines/s", "lines/s", 0),
-                chat_panel(&cruns, "server CPU per delivery", "µs", 1),
-            ],
-        )?;
-        charts.push(path);
-        let path = dir.join("chat-latency.svg");
-        let panels: Vec<Panel> = chat_configs(&cruns)
-            .into_iter()
-            .map(|(r, d)| chat_pct_panel(&cruns, r, d))
-            .collect();
-        chart(
-            &path,
-            "Chat delivery latency percentiles, sent to delivered, log scale \
-             (bar: median; dot: one run)",
-            &panels,
-        )?;
-        charts.push(path);
-    }
-    if let Ok(text) = fs::read_to_string(dir.join("chat-compare.md")) {
-        // The callgrind and idle figures (already figure | ours | peer | ratio).
-        for t in tables(&text)
-            .iter()
-            .filter(|t| t.header.first().is_some_and(|h| h == "figure"))
-        {
-            let _ = writeln!(md, "| {} |", t.header.join(" | "));
-            let _ = writeln!(md, "|---{}|", "|---:".repeat(t.header.len() - 1));
-            for r in &t.rows {
-                let _ = writeln!(md, "| {} |", r.join(" | "));
-            }
-            md.push('\n');
-        }
-        md.push_str(
-            "Fan-out rows: medians of the rounds in `chat-compare/runs.txt`; \
-             server on CPU 0, `edgechat bench --mode chat` on CPU 1.\n\n",
+        let rounds = cruns.values().map(Vec::len).max().unwrap_or(0);
+        let _ = writeln!(
+            md,
+            "One sender and R receivers in one room; the sender keeps D lines in flight \
+             (a line leaves once every receiver has it); 64-byte lines. A delivery is one \
+             line reaching one receiver. Each figure is the median of {rounds} run(s), a \
+             fresh server each time, the server on CPU 0 and `edgechat bench --mode chat` \
+             on CPU 1. The peers: the tokio server an engineer would deploy (buffered, one \
+             `Arc` per line, one flush per burst: `examples/peer_tokio_chat.rs`), Redis \
+             pub/sub and NATS, each on one core. The raw epoll floor \
+             (`examples/floor_relay.rs`) is the least a relay can do per delivery: a \
+             reference, not a peer. \"Best peer\" is the best of the peers at that load.\n"
         );
-        for line in text.lines().filter(|l| l.starts_with("load average")) {
-            let _ = writeln!(md, "{line}\n");
+        chat_targets(&cruns, counts.first(), &mut md);
+        chat_table(
+            &cruns,
+            "#### Server CPU per delivery, µs (lower is better)",
+            C_CPU,
+            3,
+            Some(true),
+            &mut md,
+        );
+        chat_table(
+            &cruns,
+            "#### Deliveries per second (higher is better)",
+            C_DELIV,
+            0,
+            Some(false),
+            &mut md,
+        );
+        chat_table(
+            &cruns,
+            "#### p99 latency, sent to delivered, µs (lower is better)",
+            C_P99,
+            0,
+            Some(true),
+            &mut md,
+        );
+        chat_table(
+            &cruns,
+            "#### The load generator's own CPU per delivery, µs (and % of its core)\n\n\
+             Context, not a server figure: where the generator's core is the busier one, \
+             it, not the server, bounds deliveries per second.",
+            C_GEN,
+            3,
+            None,
+            &mut md,
+        );
+        for (file, title, unit, col) in [
+            (
+                "chat-throughput.svg",
+                "Chat fan-out: deliveries per second (higher is better; log scale)",
+                "deliveries/s",
+                C_DELIV,
+            ),
+            (
+                "chat-cpu.svg",
+                "Chat fan-out: server CPU per delivery (lower is better; log scale)",
+                "µs",
+                C_CPU,
+            ),
+            (
+                "chat-latency.svg",
+                "Chat fan-out: p99 latency, sent to delivered (lower is better; log scale)",
+                "µs",
+                C_P99,
+            ),
+        ] {
+            let path = dir.join(file);
+            chart(&path, title, &chat_panels(&cruns, unit, col), 1, &meta)?;
+            charts.push(path);
         }
-    } else if cruns.is_empty() {
-        md.push_str("Not measured: no `chat-compare.md` (`scripts/chat-compare.sh`).\n\n");
+    } else if counts.is_empty() {
+        md.push_str("Not measured: no `chat-compare/runs.txt` (`scripts/chat-compare.sh`).\n\n");
+    }
+    if cruns.is_empty() && !counts.is_empty() {
+        chat_targets(&cruns, counts.first(), &mut md);
+    }
+    for t in &counts {
+        md.push_str("#### Counts per delivery and idle clients, edgechat and the tokio peer\n\n");
+        let _ = writeln!(md, "| {} |", t.header.join(" | "));
+        let _ = writeln!(md, "|---{}|", "|---:".repeat(t.header.len() - 1));
+        for r in &t.rows {
+            let _ = writeln!(md, "| {} |", r.join(" | "));
+        }
+        md.push('\n');
+    }
+    for line in ctext
+        .as_deref()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("load average"))
+    {
+        let _ = writeln!(md, "{line}\n");
     }
 
     // TLS: the raw runs when kept (the table is written only at the end of
@@ -959,17 +1479,18 @@ fn main() -> Res<()> {
         (
             rate,
             "tls-throughput.svg",
-            "TLS echo throughput (bar: median; dot: one run)",
+            "TLS echo throughput (higher is better)",
         ),
         (
             lat,
             "tls-latency.svg",
-            "TLS latency percentiles, log scale (bar: median; dot: one run)",
+            "TLS latency percentiles (lower is better; log scale)",
         ),
     ] {
         if !panels.is_empty() {
             let path = dir.join(file);
-            chart(&path, title, &panels)?;
+            let cols = if panels.len() == 4 { 2 } else { 3 };
+            chart(&path, title, &panels, cols, &meta)?;
             charts.push(path);
         }
     }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every comparison in one go, and one report with charts:
 #
-#   scripts/bench.sh            # under 10 minutes, after the release build
-#   scripts/bench.sh --quick    # under 2 minutes, after the release build; rougher
+#   scripts/bench.sh            # under 15 minutes, after the release build
+#   scripts/bench.sh --quick    # under 3 minutes, after the release build; rougher
 #
 # Builds everything in release first. That build is not counted in either
 # bound: from a cold target directory it alone takes minutes; with the
@@ -11,7 +11,9 @@
 # CPU 1 (the compare scripts do the pinning):
 #
 #   scripts/echo-compare.sh   echo: edgechat, tokio, mio, the blocking floor
-#   scripts/chat-compare.sh   chat fan-out, counts per delivery, idle clients
+#   scripts/chat-compare.sh   chat fan-out: edgechat, the tokio peer, Redis,
+#                             NATS, and the raw epoll floor as a reference;
+#                             counts per delivery, idle clients
 #   scripts/tls-compare.sh    echo over TLS (when the script is there)
 #
 # passing --quick through, and finally `examples/bench_report.rs`, which
@@ -23,18 +25,25 @@
 # --quick. The syscall and instruction counts are two-point differences
 # over exact counts (scripts/lib.sh two_point), once per server.
 #
+# Chat fan-out needs Redis and NATS: Debian's `redis-server` and
+# `nats-server`, which scripts/chat-compare.sh installs with `apt-get
+# install -y` when they are missing, and an `edgechat bench` with `--proto`.
+# If either cannot be had, the chat part fails and says why (the report
+# names it); CHAT_SERVERS="edgechat tokio floor" runs chat without them.
+#
 # Each part runs under a time budget taken from what is left of the whole
-# (570 s, or 115 s with --quick; the build before it is not counted); a
+# (870 s, or 175 s with --quick; the build before it is not counted); a
 # part cut short by it is named in the report and the rest goes on (the TLS
 # charts then come from the runs it finished). Defaults chosen to fit:
 #
 #   echo   ROUNDS=3 SECS=2 IDLE=5000 N=20000 ST_N=5000
-#   chat   ROUNDS=3 SECS=2 CG_N=1000 IDLE=5000
+#   chat   ROUNDS=3 SECS=1 WARMUP=0.3 CG_N=1000 IDLE=5000 (8 loads x 5 servers)
 #   tls    ROUNDS=3 SECS=2 N=3000 ST_N=100 HS_N=20 IDLE=1000
 #
-# On the 2-core machine of benches/README.md, with other work keeping its
-# load average near 5, the parts took about 180 s, 150 s and 165 s (at
-# most 205, 170 and 195 s each before they are cut). Chat's counts need
+# The parts may take at most 205, 460 and 195 s each before they are cut;
+# chat's fan-out alone is 120 runs (2 receiver counts x 4 depths x 5
+# servers x 3 rounds), each a fresh server, 1001 clients connecting, 0.3 s
+# of warm-up and 1 s measured. Chat's counts need
 # about 1000 lines: the join storm of connecting 101 clients costs the
 # server a varying few million instructions, which 300 lines left at up to
 # a third of the figure.
@@ -47,12 +56,13 @@
 # and handshakes hardly); the cells not counted show "–":
 #
 #   echo   IDLE=1000; counts: pingpong (N=5000), edgechat and tokio
-#   chat   fan-out only (its counts need 1000 lines, see above)
+#   chat   fan-out only, D = 1 and 256 (its counts need 1000 lines, see above)
 #   tls    IDLE=300; counts: pingpong (N=1000) and full handshakes (HS_N=5)
 #
-# Set ROUNDS, SECS, IDLE, N, ST_N, HS_N, CG_N, PARTS, TOP or BUDGET in the
-# environment to change them (N, ST_N: pingpong and stream messages counted,
-# for echo and TLS alike; HS_N: TLS handshakes; CG_N: chat lines).
+# Set ROUNDS, SECS, IDLE, N, ST_N, HS_N, CG_N, PARTS, TOP, CHAT_SERVERS or
+# BUDGET in the environment to change them (N, ST_N: pingpong and stream
+# messages counted, for echo and TLS alike; HS_N: TLS handshakes; CG_N: chat
+# lines; CHAT_SERVERS: the chat servers, "edgechat tokio redis nats floor").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,9 +75,11 @@ OUT=$ROOT/target/bench
 source "$(dirname "${BASH_SOURCE[0]}")/quick.sh"
 parse_quick "$@"
 if ((QUICK)); then
-    BUDGET=${BUDGET:-115}
+    BUDGET=${BUDGET:-175}
+    BOUND=180
 else
-    BUDGET=${BUDGET:-570}
+    BUDGET=${BUDGET:-870}
+    BOUND=900
 fi
 
 for tool in taskset timeout; do
@@ -144,10 +156,10 @@ rm -rf "$OUT/chat-compare.md" "$OUT/chat-compare"
 mkdir -p "$OUT/chat-compare"
 if ((QUICK)); then
     PARTS=${PARTS:-fan} \
-        part chat 30 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
+        part chat 80 "$ROOT/scripts/chat-compare.sh" --quick >"$OUT/chat-compare.md"
 else
-    ROUNDS=${ROUNDS:-3} SECS=${SECS:-2} CG_N=${CG_N:-1000} IDLE=${IDLE:-5000} \
-        part chat 170 "$ROOT/scripts/chat-compare.sh" >"$OUT/chat-compare.md"
+    ROUNDS=${ROUNDS:-3} SECS=${SECS:-1} WARMUP=${WARMUP:-0.3} CG_N=${CG_N:-1000} IDLE=${IDLE:-5000} \
+        part chat 460 "$ROOT/scripts/chat-compare.sh" >"$OUT/chat-compare.md"
 fi
 if [[ -s $ROOT/target/measure/chat-compare/runs.txt ]]; then
     cp "$ROOT/target/measure/chat-compare/runs.txt" "$OUT/chat-compare/runs.txt"
@@ -175,7 +187,8 @@ TOOK=$((SECONDS - T0))
 MODE=full
 ((QUICK)) && MODE=quick
 "$REL/examples/bench_report" --dir "$OUT" --load-start "$LOAD_START" --secs "$TOOK" \
-    --build-secs "$BUILT" --mode "$MODE" --commit "$(cd "$ROOT" && git rev-parse --short HEAD)"
+    --build-secs "$BUILT" --mode "$MODE" --bound "$BOUND" \
+    --commit "$(cd "$ROOT" && git rev-parse --short HEAD)"
 {
     echo "## Parts"
     echo
@@ -187,4 +200,4 @@ MODE=full
 } >>"$OUT/report.md"
 echo "report: ${OUT#"$ROOT"/}/report.md" >&2
 echo "release build: $BUILT s (not in the bound); measurements and report: $((SECONDS - T0)) s" \
-    "(bound: $((QUICK ? 120 : 600)) s, budget $BUDGET s)" >&2
+    "(bound: $BOUND s, budget $BUDGET s)" >&2

@@ -94,6 +94,72 @@ start_server() {
     return 1
 }
 
+# start_ready LOG PIDFILE READY CMD...: as start_server, for a server that
+# does not print `listening on` (Redis, NATS): CMD (which contains PIDWRAP
+# PIDFILE) listens on ADDR, which the caller sets (free_port); stdout and
+# stderr go to LOG, and it is up once a line of LOG matches the extended
+# regex READY. Sets LEADER and SERVER_PID.
+start_ready() {
+    local log=$1 pidfile=$2 ready=$3 i
+    shift 3
+    rm -f "$pidfile"
+    "$@" </dev/null >"$log" 2>&1 &
+    LEADER=$!
+    STARTED+=("$LEADER")
+    for ((i = 0; i < 600; i++)); do
+        if [[ -s $pidfile ]] && grep -Eq "$ready" "$log"; then
+            SERVER_PID=$(cat "$pidfile")
+            STARTED+=("$SERVER_PID")
+            return 0
+        fi
+        if ! running "$LEADER"; then
+            break
+        fi
+        sleep 0.1
+    done
+    echo "server did not start: $*" >&2
+    tail -n 20 "$log" >&2
+    return 1
+}
+
+# free_port: a TCP port nothing listens on or talks from on this machine
+# (/proc/net/tcp), for servers that cannot pick their own.
+free_port() {
+    local port i
+    for ((i = 0; i < 100; i++)); do
+        port=$((20000 + RANDOM % 40000))
+        if ! grep -qi ":$(printf '%04X' "$port") " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "no free TCP port found" >&2
+    return 1
+}
+
+# need_program NAME PACKAGE: makes sure NAME runs (it may live in /usr/sbin,
+# off a user's PATH); installs Debian's PACKAGE with apt-get if it is
+# missing; prints the program's path. Fails, saying why, if it cannot.
+need_program() {
+    local name=$1 pkg=$2 path sudo=()
+    path=$(PATH=$PATH:/usr/sbin:/sbin command -v "$name") && {
+        echo "$path"
+        return 0
+    }
+    ((EUID == 0)) || sudo=(sudo)
+    echo "$name not found: apt-get install -y $pkg" >&2
+    if ! command -v apt-get >/dev/null ||
+        ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$pkg" >&2; then
+        echo "could not install $pkg (for $name); install it, or leave its server out" >&2
+        return 1
+    fi
+    path=$(PATH=$PATH:/usr/sbin:/sbin command -v "$name") || {
+        echo "$pkg is installed but $name is still not found" >&2
+        return 1
+    }
+    echo "$path"
+}
+
 # stop_server: SIGTERM to the server, then wait for whatever wraps it.
 stop_server() {
     local i
