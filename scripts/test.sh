@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-have() { command -v "$1" >/dev/null 2>&1; }
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have strace || need+=(strace)
 { have prlimit && have flock; } || need+=(util-linux)
 have openssl || need+=(openssl)
