@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::addr::Target;
 use crate::error::{Error, Result};
 
 /// edgechat: a single-threaded, edge-triggered epoll echo and chat server.
@@ -25,7 +26,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Connect to a server: stdin lines go out, what arrives goes to stdout.
     Client(crate::client::ClientArgs),
-    /// Generate load against an echo server and report what it sustained.
+    /// Generate load against a server (echo; chat for --mode chat and
+    /// chaos) and report what it sustained.
     #[command(after_long_help = crate::bench::CHAOS_HELP)]
     Bench(crate::bench::BenchArgs),
     /// Stop the daemon that holds a pidfile: SIGTERM, then wait for it.
@@ -66,32 +68,36 @@ impl From<LogLevel> for log::LevelFilter {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Service on TCP connections.
-    #[arg(long, value_enum, default_value_t = Mode::Chat)]
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Mode::Chat)]
     pub mode: Mode,
-    /// TCP listener address (repeatable), e.g. 127.0.0.1:7000 or [::1]:7000.
-    /// With no --tcp, --tls or --udp at all, listens on 127.0.0.1:7000 and
-    /// TLS on 127.0.0.1:7443.
-    #[arg(long = "tcp", value_name = "ADDR")]
-    pub tcp: Vec<SocketAddr>,
+    /// TCP listener address (repeatable): 127.0.0.1:7000, [::1]:7000, or a
+    /// host name, which listens on every address it resolves to (port 0:
+    /// a free port). With no --tcp, --tls or --udp at all: 127.0.0.1:7000,
+    /// and TLS on 127.0.0.1:7443 if the certificate is found (else a
+    /// warning, and plain only).
+    #[arg(long = "tcp", value_name = "ADDR", value_parser = crate::addr::listen)]
+    pub tcp: Vec<Target>,
     /// TLS listener address (repeatable): the same service inside TLS.
-    #[arg(long = "tls", value_name = "ADDR")]
-    pub tls: Vec<SocketAddr>,
-    /// Server certificate chain (PEM), for TLS listeners.
-    #[arg(long, value_name = "PEM", default_value = "certs/server.crt")]
-    pub cert: PathBuf,
-    /// Server private key (PEM), for TLS listeners.
-    #[arg(long, value_name = "PEM", default_value = "certs/server.key")]
-    pub key: PathBuf,
+    #[arg(long = "tls", value_name = "ADDR", value_parser = crate::addr::listen)]
+    pub tls: Vec<Target>,
+    /// Server certificate chain, for TLS listeners [default:
+    /// certs/server.crt, relative to the working directory].
+    #[arg(long, value_name = "PEM")]
+    pub cert: Option<PathBuf>,
+    /// Server private key, for TLS listeners [default: certs/server.key].
+    #[arg(long, value_name = "PEM")]
+    pub key: Option<PathBuf>,
     /// CA certificates (PEM): TLS clients must present a certificate signed
     /// by one of them, and its name becomes their reserved nick.
     #[arg(long, value_name = "PEM")]
     pub client_ca: Option<PathBuf>,
-    /// Seconds a TLS client may take to finish its handshake.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds a TLS client may take to finish its handshake; then it is
+    /// closed.
+    #[arg(long, value_name = "S", default_value_t = 10)]
     pub handshake_timeout: u64,
     /// UDP echo address (repeatable).
-    #[arg(long = "udp", value_name = "ADDR")]
-    pub udp: Vec<SocketAddr>,
+    #[arg(long = "udp", value_name = "ADDR", value_parser = crate::addr::listen)]
+    pub udp: Vec<Target>,
     /// UDP datagrams per second echoed to one source (an IPv4 address or an
     /// IPv6 /64), with a burst as large; the rest get no answer (0 = no limit).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_UDP_RATE)]
@@ -101,7 +107,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_DATAGRAM)]
     pub max_datagram: usize,
     /// Most clients served at once; lowered to fit RLIMIT_NOFILE if needed.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_clients: usize,
     /// Most connections at once from one source address (an IPv6 source
     /// counts by its /64). Without the flag: 64 for every source but
@@ -122,7 +128,7 @@ pub struct ServeArgs {
     /// Bytes the server may owe one client (each queued line counted with
     /// what it costs in memory) before echo stops reading from it, or chat
     /// cuts it as a slow consumer.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     pub max_output: usize,
     /// Kernel send buffer per client in bytes (`SO_SNDBUF`; the kernel
     /// doubles it). 0 = the kernel's autotuning, which grows it up to
@@ -130,40 +136,44 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub sndbuf: usize,
     /// Longest chat line in bytes, without the `\n` (and a `\r` before it).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     pub max_line: usize,
-    /// Seconds of silence before a chat client gets `PING` (0 = never).
-    #[arg(long, default_value_t = 300)]
+    /// Chat keepalive: a client silent for S seconds gets `PING`; silent
+    /// for S more, it gets `ERR idle-timeout` and is closed (0 = never).
+    #[arg(long, value_name = "S", default_value_t = 300)]
     pub idle_timeout: u64,
     /// Chat flood control: lines per second one client may send on average,
     /// with a burst of as many; a client over it is not read from (nothing
     /// is dropped) until it is back under. 0 = no limit.
     #[arg(long, value_name = "LINES", default_value_t = 0)]
     pub max_rate: u32,
-    /// Seconds an unfinished chat line may wait for its `\n` (0 = forever).
-    #[arg(long, default_value_t = 60)]
+    /// Seconds an unfinished chat line may wait for its `\n`; then it is
+    /// dropped with `ERR line-timeout` and the client stays (0 = forever).
+    #[arg(long, value_name = "S", default_value_t = 60)]
     pub line_timeout: u64,
-    /// Seconds a closing connection may take to receive what it is owed.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds a closing connection may take to receive what it is owed;
+    /// then it is closed with the rest unsent.
+    #[arg(long, value_name = "S", default_value_t = 30)]
     pub linger_timeout: u64,
-    /// Seconds a graceful shutdown may spend flushing before it gives up.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds a graceful shutdown (SIGTERM, SIGINT) may spend sending
+    /// clients what they are owed; then the rest are closed and it exits.
+    #[arg(long, value_name = "S", default_value_t = 5)]
     pub shutdown_timeout: u64,
     /// listen(2) backlog.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = 1024)]
     pub backlog: i32,
     /// Set SO_REUSEPORT so several processes can share a port.
     #[arg(long)]
     pub reuse_port: bool,
     /// Log verbosity.
-    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
     /// Run as a daemon (daemon(7): double fork, no terminal, cwd `/`);
     /// needs --pidfile. The command returns once the daemon is serving.
     #[arg(long, requires = "pidfile")]
     pub daemon: bool,
-    /// Stay in the foreground, attached to the terminal (the default).
-    #[arg(long, conflicts_with = "daemon")]
+    /// Accepted for compatibility: the foreground is the default.
+    #[arg(long, hide = true, conflicts_with = "daemon")]
     pub foreground: bool,
     /// Pidfile: created, locked (flock) while the server runs, removed at exit.
     #[arg(long, value_name = "PATH")]
@@ -212,7 +222,15 @@ pub struct Config {
     pub daemon: bool,
     pub pidfile: Option<PathBuf>,
     pub log_file: Option<PathBuf>,
+    /// Why the default TLS listener was left out (no `--cert` given and
+    /// none found), to be logged as a warning at start.
+    pub tls_skipped: Option<String>,
 }
+
+/// `--cert` and `--key` without the flags, relative to the working
+/// directory.
+pub const DEFAULT_CERT: &str = "certs/server.crt";
+pub const DEFAULT_KEY: &str = "certs/server.key";
 
 /// `--max-per-ip` without the flag, for sources other than loopback.
 pub const DEFAULT_MAX_PER_IP: usize = 64;
@@ -247,8 +265,9 @@ fn default_addr(s: &str) -> Result<SocketAddr> {
 impl Config {
     /// Checks the flags and fills in defaults.
     pub fn from_args(a: &ServeArgs) -> Result<Config> {
-        let mut tcp = a.tcp.clone();
-        let mut tls = a.tls.clone();
+        let mut tcp = addrs(&a.tcp);
+        let mut tls = addrs(&a.tls);
+        let udp = addrs(&a.udp);
         if a.tls_only {
             if let Some(addr) = a.tcp.first() {
                 return Err(Error::Config(format!(
@@ -261,11 +280,29 @@ impl Config {
                 )));
             }
         }
-        if tcp.is_empty() && tls.is_empty() && a.udp.is_empty() {
+        let cert = a.cert.clone().unwrap_or_else(|| DEFAULT_CERT.into());
+        let key = a.key.clone().unwrap_or_else(|| DEFAULT_KEY.into());
+        let mut tls_skipped = None;
+        if tcp.is_empty() && tls.is_empty() && udp.is_empty() {
             if !a.tls_only {
                 tcp.push(default_addr(DEFAULT_TCP)?);
             }
-            tls.push(default_addr(DEFAULT_TLS)?);
+            // The default TLS listener only where its certificate is: a
+            // server started outside the checkout (no certs/) still serves
+            // plain TCP. Asked for (--tls-only, --cert, --key), TLS fails
+            // at start naming the file instead.
+            let asked = a.tls_only || a.cert.is_some() || a.key.is_some();
+            match missing(&[&cert, &key]) {
+                Some(file) if !asked => {
+                    tls_skipped = Some(format!(
+                        "no TLS listener: {} not found; to serve TLS on {DEFAULT_TLS}, \
+                         give --cert PEM --key PEM (a development pair is in the source \
+                         checkout's certs/)",
+                        file.display()
+                    ));
+                }
+                _ => tls.push(default_addr(DEFAULT_TLS)?),
+            }
         }
         if a.handshake_timeout == 0 {
             return Err(Error::Config(
@@ -273,8 +310,8 @@ impl Config {
             ));
         }
         let tls_files = crate::transport::config::TlsFiles {
-            cert: a.cert.clone(),
-            key: a.key.clone(),
+            cert,
+            key,
             client_ca: a.client_ca.clone(),
         };
         if a.max_clients == 0 {
@@ -308,7 +345,7 @@ impl Config {
             mode: a.mode,
             tcp,
             tls,
-            udp: a.udp.clone(),
+            udp,
             udp_rate: a.udp_rate,
             max_datagram: a.max_datagram,
             tls_files,
@@ -330,6 +367,7 @@ impl Config {
             daemon: a.daemon,
             pidfile: a.pidfile.clone(),
             log_file: a.log_file.clone(),
+            tls_skipped,
         })
     }
 
@@ -351,6 +389,25 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Every address the listener flags resolved to, each once.
+fn addrs(targets: &[Target]) -> Vec<SocketAddr> {
+    let mut all: Vec<SocketAddr> = Vec::new();
+    for a in targets.iter().flat_map(|t| &t.addrs) {
+        if !all.contains(a) {
+            all.push(*a);
+        }
+    }
+    all
+}
+
+/// The first of `paths` that does not exist.
+fn missing<'a>(paths: &[&'a PathBuf]) -> Option<&'a PathBuf> {
+    paths
+        .iter()
+        .find(|p| matches!(p.try_exists(), Ok(false)))
+        .copied()
 }
 
 /// `cwd/path` unless `path` is already absolute.

@@ -75,12 +75,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit status this error ends `edgechat` with: 2 for a
+    /// The process exit status this error ends `edgechat` with: 4 for a
     /// daemon that did not stop in time, 3 when `stop` could not tell or
     /// could not signal, 1 for everything else (for `stop`: not running).
+    /// 2 is left to clap's usage errors.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::StopTimeout { .. } => 2,
+            Error::StopTimeout { .. } => 4,
             Error::CannotStop(_) => 3,
             _ => 1,
         }

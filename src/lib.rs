@@ -34,6 +34,7 @@
 //!   notifications ([`sys::notify`]); [`stop`]: `edgechat stop`.
 #![deny(unsafe_code)]
 
+pub mod addr;
 pub mod bench;
 pub mod chat;
 pub mod client;
@@ -60,5 +61,8 @@ use error::Result;
 pub fn serve(args: &ServeArgs) -> Result<()> {
     logger::init(args.log_level.into());
     let cfg = Config::from_args(args)?;
+    if let Some(why) = &cfg.tls_skipped {
+        log::warn!("{why}");
+    }
     lifecycle::run(cfg)
 }

@@ -7,8 +7,9 @@
 //! 3. poll until the lock is free (or the file is gone): the server removes
 //!    its pidfile and releases the lock as it exits
 //!
-//! Exit status ([`EXIT_HELP`]): 0 stopped, 1 not running, 2 still running
-//! after `--timeout`, 3 could not tell or could not signal.
+//! Exit status ([`EXIT_HELP`]): 0 stopped, 1 not running, 2 a usage error
+//! (clap's), 3 could not tell or could not signal, 4 still running after
+//! `--timeout`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,9 +29,10 @@ pub const EXIT_HELP: &str = "\
 Exit status:
   0  stopped
   1  not running: no pidfile, or no process holds its lock
-  2  still running after --timeout (or a usage error)
+  2  usage error (a flag missing or malformed)
   3  could not tell or could not signal: the pidfile is unreadable or
-     locked with no pid in it, or kill(2) failed (EPERM)";
+     locked with no pid in it, or kill(2) failed (EPERM)
+  4  still running after --timeout";
 
 /// `edgechat stop` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,8 +41,8 @@ pub struct StopArgs {
     #[arg(long, value_name = "PATH")]
     pub pidfile: PathBuf,
     /// Seconds to wait for the server to exit (its own --shutdown-timeout
-    /// is 5 s by default).
-    #[arg(long, default_value_t = 10)]
+    /// is 5 s by default); then exit 4, leaving it running.
+    #[arg(long, value_name = "S", default_value_t = 10)]
     pub timeout: u64,
 }
 

@@ -71,18 +71,22 @@ fn probe(addr: SocketAddr) -> (Duration, Duration) {
     (hello, asked.elapsed())
 }
 
-/// Probes every 50 ms until `until` returns true, then a few more times;
+/// Probes every `every` until `done` returns true, then five more times;
 /// returns the slowest `HELLO` and `PONG` and the number of probes.
-fn probe_while(addr: SocketAddr, mut until: impl FnMut() -> bool) -> (Duration, Duration, usize) {
+fn probe_until(
+    addr: SocketAddr,
+    every: Duration,
+    mut done: impl FnMut() -> bool,
+) -> (Duration, Duration, usize) {
     let (mut hello, mut pong, mut n) = (Duration::ZERO, Duration::ZERO, 0);
-    let mut after = 10;
+    let mut after = 5;
     while after > 0 {
-        if until() {
+        if done() {
             after -= 1;
         }
         let (h, p) = probe(addr);
         (hello, pong, n) = (hello.max(h), pong.max(p), n + 1);
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(every);
     }
     (hello, pong, n)
 }
@@ -94,12 +98,18 @@ fn a_join_and_leave_storm_leaves_the_server_responsive_and_bounded() {
     let addr = server.addr();
     let idle = server.open_fds();
     let mut bench = storm(addr, 1);
-    let mut status = None;
-    let (hello, pong, probes) = probe_while(addr, || {
-        status = status.or_else(|| bench.try_wait().expect("waitpid(2)"));
-        status.is_some()
+    // The join storm: probes until every storm client is in. (Each probe
+    // is a JOIN and a QUIT to the whole room: they stop before the bench
+    // waits for the room to go quiet.)
+    let joining = probe_until(addr, Duration::from_millis(200), || {
+        server.open_fds() >= idle + CLIENTS
     });
-    let status = status.expect("the storm ended");
+    let status = wait_child(&mut bench, TIMEOUT).expect("the storm's end");
+    // The leave storm began as the bench exited: probes until the server
+    // holds none of its clients.
+    let leaving = probe_until(addr, Duration::from_millis(50), || {
+        server.open_fds() <= idle
+    });
     let out = finish_edgechat(bench, None, &["bench"], TIMEOUT);
     assert!(
         status.success(),
@@ -111,23 +121,27 @@ fn a_join_and_leave_storm_leaves_the_server_responsive_and_bounded() {
         report.contains(&format!("{CLIENTS} open at the end ({CLIENTS} HELLO)")),
         "not every storm client was served: {report}"
     );
-    // The leave storm is over once the server holds none of them.
-    wait_until("the storm's clients to be gone", || {
-        server.open_fds() <= idle
-    });
     let peak = server.peak_rss();
     eprintln!(
-        "{probes} probes: slowest HELLO {hello:?}, slowest PONG {pong:?}; peak RSS {} MiB",
+        "joining: {} probes, slowest HELLO {:?}, PONG {:?}; leaving: {} probes, \
+         slowest HELLO {:?}, PONG {:?}; peak RSS {} MiB",
+        joining.2,
+        joining.0,
+        joining.1,
+        leaving.2,
+        leaving.0,
+        leaving.1,
         peak >> 20
     );
-    assert!(hello <= ANSWER, "HELLO took {hello:?} during the storm");
-    assert!(pong <= ANSWER, "PONG took {pong:?} during the storm");
+    for (what, (hello, pong, _)) in [("joining", joining), ("leaving", leaving)] {
+        assert!(hello <= ANSWER, "HELLO took {hello:?} while {what}");
+        assert!(pong <= ANSWER, "PONG took {pong:?} while {what}");
+    }
     assert!(
         peak <= MAX_PEAK_RSS,
         "peak RSS {} MiB for {CLIENTS} clients joining and leaving",
         peak >> 20
     );
-    probe(addr); // and served after it
 }
 
 /// Waits until the server holds `n` descriptors more than it did idle.

@@ -112,11 +112,22 @@ fn stop_help_lists_every_exit_status() {
     for code in [
         "0  stopped",
         "1  not running",
-        "2  still running",
+        "2  usage error",
         "3  could not",
+        "4  still running",
     ] {
         assert!(ran.stdout.contains(code), "no {code:?} in\n{}", ran.stdout);
     }
+}
+
+#[test]
+fn stop_usage_error_is_2_and_no_other_outcome_is() {
+    let dir = TempDir::new("stop-usage");
+    let ran = run(edgechat(&dir.0, &["stop"]));
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(ran.stderr.contains("--pidfile"), "{}", ran.stderr);
+    let ran = run(edgechat(&dir.0, &["stop", "--pidfile", "none.pid"]));
+    assert_eq!(ran.code, 1, "not running: {}", ran.stderr);
 }
 
 #[test]
@@ -149,7 +160,7 @@ fn stop_gives_up_on_a_process_that_ignores_sigterm() {
     ));
     let _ = holder.kill();
     let _ = holder.wait();
-    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert_eq!(ran.code, 4, "{}", ran.stderr);
     assert!(
         ran.stderr.contains("did not stop within 1 s"),
         "{}",

@@ -103,7 +103,7 @@ fn tls_side(args: &BenchArgs) -> Result<(Option<TlsPort>, Vec<u8>)> {
     let Some(addr) = args.tls_addr else {
         return Ok((None, Vec::new()));
     };
-    let config = crate::transport::client::config(&args.tls.ca, None)?;
+    let config = crate::transport::client::config_with(args.tls.roots()?, None)?;
     let name = args.tls.name_for(addr);
     let mut hello = Vec::new();
     let server_name = rustls::pki_types::ServerName::try_from(name.clone())

@@ -83,6 +83,8 @@ struct Handshakes<'a> {
     budget: u64,
     tally: HsTally,
     first_error: Option<String>,
+    /// An error that ends the run at once (a chat server's greeting).
+    abort: Option<Error>,
 }
 
 impl Handshakes<'_> {
@@ -129,6 +131,9 @@ impl Handshakes<'_> {
                 true
             }
             Err(e) => {
+                if let Some(stop) = super::greeting::stop(&e, self.dialer.addr) {
+                    self.abort.get_or_insert(stop);
+                }
                 self.tally.failed += 1;
                 let why = format!("{}: {e}", self.dialer.addr);
                 self.first_error.get_or_insert(why);
@@ -179,6 +184,9 @@ impl Handshakes<'_> {
                     _ => continue, // an event for a connection already closed
                 }
                 if self.service(i) {
+                    if let Some(stop) = self.abort.take() {
+                        return Err(stop);
+                    }
                     self.open(i)?;
                 }
             }
@@ -191,6 +199,9 @@ fn step(c: &mut Short, msg: &[u8], buf: &mut [u8]) -> std::io::Result<bool> {
     while c.link.readable || c.link.transport.pending() {
         match c.link.recv(buf)? {
             Input::Data(n) => {
+                if c.got == 0 {
+                    super::greeting::check(&buf[..n])?;
+                }
                 let want = &msg[c.got.min(msg.len())..];
                 if n > want.len() || buf[..n] != want[..n] {
                     c.bad = true;
@@ -228,6 +239,7 @@ pub fn run(args: &BenchArgs, secs: Duration, warmup: Duration) -> Result<()> {
         budget: 1,
         tally: HsTally::default(),
         first_error: None,
+        abort: None,
     };
     if args.resume {
         hs.slots.truncate(1);

@@ -88,7 +88,7 @@ pub fn dialer(args: &BenchArgs) -> Result<Dialer> {
     if !args.tls.tls {
         return Ok(Dialer::plain(args.addr));
     }
-    let mut config = crate::transport::client::config(&args.tls.ca, None)?;
+    let mut config = crate::transport::client::config_with(args.tls.roots()?, None)?;
     if args.mode == BenchMode::Handshake && !args.resume {
         let mut full = (*config).clone();
         full.resumption = Resumption::disabled();

@@ -42,6 +42,8 @@ pub struct Load {
     pub failed: u64,
     /// What went wrong first, for the report.
     pub first_error: Option<String>,
+    /// An error that ends the run at once (a chat server's greeting).
+    abort: Option<Error>,
 }
 
 impl Load {
@@ -76,6 +78,7 @@ impl Load {
             tally: Tally::default(),
             failed: 0,
             first_error: None,
+            abort: None,
         };
         load.handshake()?;
         Ok(load)
@@ -117,6 +120,9 @@ impl Load {
                     false => Err(io::ErrorKind::UnexpectedEof.into()),
                 });
                 if let Err(source) = step {
+                    if let Some(stop) = super::greeting::stop(&source, self.addr) {
+                        return Err(stop);
+                    }
                     let call = "TLS handshake";
                     let err = Error::Peer {
                         call,
@@ -175,6 +181,9 @@ impl Load {
                 let ev = self.events[k];
                 self.service(epoll::token(&ev) as usize, Some(&ev));
             }
+            if let Some(stop) = self.abort.take() {
+                return Err(stop);
+            }
         }
     }
 
@@ -195,6 +204,9 @@ impl Load {
             Err(e) => Err(("recv", e)),
         };
         if let Err((call, source)) = outcome {
+            if let Some(stop) = super::greeting::stop(&source, self.addr) {
+                self.abort.get_or_insert(stop);
+            }
             let err = Error::Peer {
                 call,
                 addr: self.addr,

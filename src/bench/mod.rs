@@ -69,6 +69,7 @@ mod chat;
 mod chatline;
 mod chatrun;
 mod deframe;
+mod greeting;
 mod handshake;
 mod idle;
 mod lineconn;
@@ -157,16 +158,23 @@ impl BenchMode {
 
 /// `edgechat bench` flags.
 #[derive(Debug, Clone, clap::Args)]
+#[command(mut_arg("servername", |a| a.help(
+    "With TLS (--tls, or chaos's --tls-addr): the name the server's certificate \
+     must carry [default: the address's IP]"
+)))]
 pub struct BenchArgs {
-    /// Server address (echo; chat for `--mode chat` and `--mode chaos`).
-    #[arg(long, default_value = "127.0.0.1:7000")]
+    /// Server address (echo; chat for `--mode chat` and `--mode chaos`):
+    /// 127.0.0.1:7000, [::1]:7000, or a host name (the first of its
+    /// addresses that accepts a connection).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000",
+          value_parser = crate::addr::connect_one)]
     pub addr: SocketAddr,
     /// Load shape.
-    #[arg(long, value_enum, default_value_t = BenchMode::Pingpong)]
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = BenchMode::Pingpong)]
     pub mode: BenchMode,
     /// Connections, all driven by one thread (pingpong, stream, idle,
     /// handshake: default 50; chaos: misbehaving clients, default 1000).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub conns: Option<usize>,
     /// Chat mode: the server's protocol: our chat room, Redis pub/sub or
     /// NATS.
@@ -181,33 +189,33 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Proto::Edgechat)]
     pub proto: Proto,
     /// Chat mode: clients that only receive.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = 100)]
     pub receivers: usize,
     /// Chat mode: clients that send lines (edgechat: and drop what they
     /// receive; redis, nats: they only publish).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub senders: usize,
     /// Bytes per message (chat: per line, `\n` included, at least 49).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
     pub size: usize,
     /// Seconds measured (after the warm-up).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
     pub secs: f64,
     /// Stop after exactly this many messages echoed (chat: lines delivered)
     /// in total, instead of after --secs; no warm-up, and no message beyond
     /// this is sent.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub count: Option<u64>,
     /// Messages in flight per connection (stream, default 16) or lines in
     /// flight per sender (chat, default 1).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub depth: Option<usize>,
     /// Seconds of load before the measured window, not counted.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, value_name = "S", default_value_t = 0.5)]
     pub warmup: f64,
     /// The server's process id: report its CPU time per message and RSS
     /// (idle mode: its RSS per connection).
-    #[arg(long)]
+    #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
     /// Print one JSON object with every figure instead of the summary.
     #[arg(long)]
@@ -220,14 +228,15 @@ pub struct BenchArgs {
     #[arg(long, requires = "tls")]
     pub resume: bool,
     /// Chaos mode: the chat server's TLS listener (same server as --addr);
-    /// a third of the chaos clients and half the checkers go there.
-    #[arg(long, value_name = "ADDR")]
+    /// a third of the chaos clients and half the checkers go there, with
+    /// --ca and --servername as for --tls.
+    #[arg(long, value_name = "ADDR", value_parser = crate::addr::connect_one)]
     pub tls_addr: Option<SocketAddr>,
     /// Chaos mode: well-behaved clients that check every line they are sent.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8)]
     pub checkers: usize,
     /// Chaos mode: seeds every client's choices, so a run can be repeated.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
 }
 
@@ -335,6 +344,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     // Thousands of connections need as many descriptors.
     crate::sys::limits::raise_nofile().sys("setrlimit(RLIMIT_NOFILE)")?;
     let (secs, warmup) = durations(args)?;
+    if args.tls.tls && !args.json && matches!(args.mode, BenchMode::Chat | BenchMode::Idle) {
+        println!(
+            "over TLS to {} (servername {})",
+            args.addr,
+            args.tls.name_for(args.addr)
+        );
+    }
     match args.mode {
         BenchMode::Chat => return chatrun::run(args, secs, warmup),
         BenchMode::Idle => return idle::run(args, secs),
@@ -373,6 +389,7 @@ fn echo_load(args: &BenchArgs) -> Result<Report> {
     let (elapsed, usage) = measure(&mut load, args, secs, warmup)?;
     Ok(Report {
         mode: args.mode.name(),
+        tls: args.tls.tls,
         addr: args.addr,
         conns: args.conns(),
         size: args.size,

@@ -35,6 +35,8 @@ pub struct Usage {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub mode: &'static str,
+    /// Over TLS (`--tls`).
+    pub tls: bool,
     pub addr: SocketAddr,
     pub conns: usize,
     pub size: usize,
@@ -95,7 +97,8 @@ impl Figures for Report {
     /// The human-readable summary, one line.
     fn summary(&self) -> String {
         let [p50, p99, p999, _, _] = self.latency_us;
-        let mut s = format!("{} {} conns x {} B", self.mode, self.conns, self.size);
+        let over = if self.tls { " over TLS" } else { "" };
+        let mut s = format!("{}{over} {} conns x {} B", self.mode, self.conns, self.size);
         if self.mode == "stream" {
             let _ = write!(s, " (depth {})", self.depth);
         }
@@ -219,6 +222,7 @@ mod tests {
         }
         Report {
             mode: "pingpong",
+            tls: false,
             addr: "127.0.0.1:7000".parse().unwrap(),
             conns: 4,
             size: 64,
@@ -249,6 +253,12 @@ mod tests {
         assert!(s.contains("rss 2.0 MiB"), "{s}");
         assert!(s.contains("generator cpu 5.00 us/msg"), "{s}");
         assert!(s.ends_with("; 0 errors"), "{s}");
+        let tls = Report {
+            tls: true,
+            ..sample()
+        }
+        .summary();
+        assert!(tls.starts_with("pingpong over TLS 4 conns x 64 B"), "{tls}");
     }
 
     #[test]

@@ -133,6 +133,9 @@ impl Stream {
                 Input::Nothing => return Ok(true),
                 Input::Eof => return Ok(false),
             };
+            if self.recv == 0 {
+                super::greeting::check(&buf[..n])?;
+            }
             if self.recv + n as u64 > self.sent {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,

@@ -33,13 +33,24 @@
 //! again below. Ctrl-D on an empty line is the end of input, as above.
 //! A signalfd for the terminal's signals joins the epoll set. Otherwise
 //! (pipes, files, tests) the bytes pass through unchanged both ways.
+//!
+//! The address may be a host name: each address it resolves to is tried in
+//! turn until one accepts. A wrong port is named rather than shown: a plain
+//! connection whose first bytes are a TLS record (an alert or a handshake,
+//! `15`/`16 03 0X`) stops with "this looks like a TLS port: add --tls",
+//! and a TLS handshake answered with bytes that are not TLS stops with
+//! "not a TLS port?"; both exit 1.
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ClientConfig;
+
+use crate::addr::Target;
 use crate::error::{Context, Error, Result};
 use crate::queue::{Flushed, OutQueue, Turn};
 use crate::sys::epoll::{self, Epoll, Event};
@@ -69,8 +80,10 @@ const SIGNAL_TOKEN: u64 = 2;
     mut_arg("servername", |a| a.requires("tls"))
 )]
 pub struct ClientArgs {
-    /// Server address, e.g. 127.0.0.1:7000.
-    pub addr: SocketAddr,
+    /// Server address: 127.0.0.1:7000, [::1]:7000, or a host name such as
+    /// localhost:7000 (each of its addresses tried in turn).
+    #[arg(value_name = "ADDR", value_parser = crate::addr::connect)]
+    pub addr: Target,
     #[command(flatten)]
     pub tls: transport::client::TlsArgs,
     /// With --tls: present this client certificate (mTLS).
@@ -81,17 +94,67 @@ pub struct ClientArgs {
     pub key: Option<PathBuf>,
 }
 
-/// A plain transport, or a TLS client session as the flags say.
-fn transport(args: &ClientArgs) -> Result<Transport> {
+/// The TLS client config as the flags say (`None`: plain).
+fn tls_config(args: &ClientArgs) -> Result<Option<Arc<ClientConfig>>> {
     if !args.tls.tls {
-        return Ok(Transport::Plain);
+        return Ok(None);
     }
     let identity = args.cert.as_deref().zip(args.key.as_deref());
-    let config = transport::client::config(&args.tls.ca, identity)?;
-    let name = args.tls.name_for(args.addr);
+    let config = transport::client::config_with(args.tls.roots()?, identity)?;
+    Ok(Some(config))
+}
+
+/// A plain transport, or a TLS client session to the server at `addr`,
+/// checked against `--servername`, else the host name given, else the IP.
+fn transport(
+    args: &ClientArgs,
+    config: Option<Arc<ClientConfig>>,
+    addr: SocketAddr,
+) -> Result<Transport> {
+    let Some(config) = config else {
+        return Ok(Transport::Plain);
+    };
+    let name = match (&args.tls.servername, args.addr.name()) {
+        (None, Some(host)) => host.to_string(),
+        _ => args.tls.name_for(addr),
+    };
     Ok(Transport::Tls(Box::new(transport::client::connect(
         config, &name,
     )?)))
+}
+
+/// `socket` → `connect` to each address of `target` in turn; the first
+/// that accepts, or the last error.
+fn connect_any(target: &Target) -> Result<(OwnedFd, SocketAddr)> {
+    let mut last = None;
+    for &addr in &target.addrs {
+        match socket::connect_tcp(addr) {
+            Ok(sock) => return Ok((sock, addr)),
+            Err(source) => last = Some(Error::Connect { addr, source }),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Config(format!("{target}: no address to connect to"))))
+}
+
+/// Whether the first bytes from a server are a TLS record header: an alert
+/// (21) or a handshake (22), then version 3.x (SSL 3.0 to TLS 1.3).
+fn looks_like_tls(first: &[u8]) -> bool {
+    matches!(first, [0x15 | 0x16, 0x03, 0..=0x04, ..])
+}
+
+/// Whether a TLS error during the handshake means the server does not
+/// speak TLS at all (bytes that are no TLS record, or a record no server
+/// sends), rather than a certificate or version it will not accept.
+fn not_tls(source: &io::Error) -> bool {
+    use rustls::Error as E;
+    matches!(
+        source.get_ref().and_then(|e| e.downcast_ref::<E>()),
+        Some(
+            E::InvalidMessage(_)
+                | E::InappropriateMessage { .. }
+                | E::InappropriateHandshakeMessage { .. }
+        )
+    )
 }
 
 /// Where stdin is in its life.
@@ -124,6 +187,8 @@ struct Client {
     tty: Option<Tty>,
     /// Lines finished on the terminal, to send (reused between reads).
     typed: Vec<u8>,
+    /// Bytes have come from the server (its first ones are checked).
+    heard: bool,
 }
 
 /// Runs the client until the server closes the connection. On a terminal,
@@ -138,9 +203,9 @@ pub fn run(args: &ClientArgs) -> Result<()> {
 
 /// `socket` → `connect`, the epoll set, and raw mode on a terminal.
 fn connect(args: &ClientArgs) -> Result<Client> {
-    let addr = args.addr;
-    let transport = transport(args)?;
-    let sock = socket::connect_tcp(addr).map_err(|source| Error::Connect { addr, source })?;
+    let config = tls_config(args)?;
+    let (sock, addr) = connect_any(&args.addr)?;
+    let transport = transport(args, config, addr)?;
     socket::set_nonblocking(sock.as_fd()).sys("fcntl(O_NONBLOCK)")?;
     let epoll = Epoll::new().sys("epoll_create1")?;
     epoll
@@ -171,6 +236,7 @@ fn connect(args: &ClientArgs) -> Result<Client> {
         shut: false,
         tty,
         typed: Vec::new(),
+        heard: false,
     })
 }
 
@@ -239,14 +305,33 @@ impl Client {
                     }
                     return Ok(true);
                 }
-                Ok(Received::Data(n)) => match &mut self.tty {
-                    Some(tty) => tty.incoming(&self.buf[..n])?,
-                    None => stdio::write_all(stdout.as_fd(), &self.buf[..n]).sys("write stdout")?,
-                },
+                Ok(Received::Data(n)) => {
+                    let first = !std::mem::replace(&mut self.heard, true);
+                    if first && self.transport.is_plain() && looks_like_tls(&self.buf[..n]) {
+                        return Err(Error::Check(format!(
+                            "{}: the server answered with a TLS record: this looks like a \
+                             TLS port: add --tls",
+                            self.addr
+                        )));
+                    }
+                    match &mut self.tty {
+                        Some(tty) => tty.incoming(&self.buf[..n])?,
+                        None => {
+                            stdio::write_all(stdout.as_fd(), &self.buf[..n]).sys("write stdout")?
+                        }
+                    }
+                }
                 Ok(Received::Nothing) if !self.readable && !self.transport.pending() => {
                     return Ok(false);
                 }
                 Ok(Received::Nothing) => {}
+                Err(source) if self.transport.handshaking() && not_tls(&source) => {
+                    return Err(Error::Check(format!(
+                        "recv {}: not a TLS port? the server's answer is not TLS ({source}); \
+                         leave out --tls for a plain port",
+                        self.addr
+                    )));
+                }
                 Err(source) => return Err(self.net_error("recv", source)),
             }
         }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 use super::config::{load_certs, load_key, load_roots};
 use super::TlsSession;
@@ -36,15 +36,24 @@ pub struct TlsArgs {
     /// Speak TLS (e.g. to 127.0.0.1:7443).
     #[arg(long)]
     pub tls: bool,
-    /// With --tls (bench chaos: --tls-addr): the CA certificate that
-    /// signed the server's.
-    #[arg(long, value_name = "PEM", default_value = "certs/ca.crt")]
-    pub ca: PathBuf,
-    /// With --tls (bench chaos: --tls-addr): the name the server's
-    /// certificate must carry (default: the address's IP).
+    /// With TLS: the CA certificates to trust [default: certs/ca.crt, the
+    /// development CA, where it is found in the working directory; else the
+    /// system's roots, /etc/ssl/certs/ca-certificates.crt].
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<PathBuf>,
+    /// With TLS: the name the server's certificate must carry [default: the
+    /// host name given, else the address's IP].
     #[arg(long, value_name = "NAME")]
     pub servername: Option<String>,
 }
+
+/// The development CA (`scripts/gen-certs.sh`), trusted without `--ca`
+/// where it is found.
+pub const DEV_CA: &str = "certs/ca.crt";
+/// The system's trusted roots (Debian's and Ubuntu's `ca-certificates`;
+/// Fedora links the same path), trusted without `--ca` when [`DEV_CA`] is
+/// not found.
+pub const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 impl TlsArgs {
     /// The name to check the certificate of the server at `addr` against.
@@ -53,12 +62,48 @@ impl TlsArgs {
             .clone()
             .unwrap_or_else(|| addr.ip().to_string())
     }
+
+    /// The roots to trust: `--ca`, else [`DEV_CA`] where it is found, else
+    /// [`SYSTEM_ROOTS`]. Without `--ca`, says on stderr which it chose.
+    pub fn roots(&self) -> Result<RootCertStore> {
+        if let Some(ca) = &self.ca {
+            return load_roots(ca);
+        }
+        if Path::new(DEV_CA).is_file() {
+            eprintln!("edgechat: TLS: trusting the development CA {DEV_CA} (--ca PEM to choose)");
+            return load_roots(Path::new(DEV_CA));
+        }
+        let system = Path::new(SYSTEM_ROOTS);
+        if !system.is_file() {
+            return Err(Error::Config(format!(
+                "TLS: no CA to trust: neither {DEV_CA} nor {SYSTEM_ROOTS} (package \
+                 ca-certificates) exists; give --ca PEM"
+            )));
+        }
+        eprintln!("edgechat: TLS: trusting the system roots {SYSTEM_ROOTS} (--ca PEM to choose)");
+        let mut roots = RootCertStore::empty();
+        let (added, _unparsable) = roots.add_parsable_certificates(load_certs(system)?);
+        if added == 0 {
+            return Err(Error::Config(format!(
+                "{SYSTEM_ROOTS}: no usable root certificate; give --ca PEM"
+            )));
+        }
+        Ok(roots)
+    }
 }
 
 /// A client config trusting the CA certificates in `ca`, presenting the
 /// certificate and key in `identity` if given (mTLS).
 pub fn config(ca: &Path, identity: Option<(&Path, &Path)>) -> Result<Arc<ClientConfig>> {
-    let roots = load_roots(ca)?;
+    config_with(load_roots(ca)?, identity)
+}
+
+/// A client config trusting `roots`, presenting the certificate and key in
+/// `identity` if given (mTLS).
+pub fn config_with(
+    roots: RootCertStore,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder().with_root_certificates(roots);
     let config = match identity {
         None => builder.with_no_client_auth(),

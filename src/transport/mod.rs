@@ -173,6 +173,11 @@ impl Transport {
         }
     }
 
+    /// Plain TCP, no TLS.
+    pub fn is_plain(&self) -> bool {
+        matches!(self, Transport::Plain)
+    }
+
     /// True while a TLS handshake is still going on.
     #[inline]
     pub fn handshaking(&self) -> bool {

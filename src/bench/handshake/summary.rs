@@ -57,8 +57,9 @@ impl Figures for HandshakeReport {
     fn summary(&self) -> String {
         let [p50, p99, p999, _, _] = self.latency_us;
         let mut s = format!(
-            "handshake ({}) {} at a time, {:.2} s: {} handshakes, {:.0}/s, {} resumed, \
+            "handshake ({}{}) {} at a time, {:.2} s: {} handshakes, {:.0}/s, {} resumed, \
              p50 {p50:.0} us, p99 {p99:.0} us, p999 {p999:.0} us",
+            if self.tls { "TLS, " } else { "" },
             self.kind(),
             self.conns,
             self.secs(),
