@@ -47,6 +47,12 @@ impl Line {
         (self.end - self.start) as usize
     }
 
+    /// The line without its first `skip` bytes.
+    pub fn suffix(&self, skip: usize) -> Line {
+        let start = (self.start + skip as u32).min(self.end);
+        Line { start, ..*self }
+    }
+
     /// True for a line of no bytes.
     pub fn is_empty(&self) -> bool {
         self.end == self.start

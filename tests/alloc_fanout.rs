@@ -130,6 +130,9 @@ impl Outbox for Members {
         self.turn.post(line, many)
     }
 
+    fn suffix(&self, line: &Line, skip: usize) -> Line {
+        line.suffix(skip)
+    }
     fn deliver(&mut self, to: usize, line: &Line) {
         let q = &mut self.queues[to];
         if !q.in_turn() {

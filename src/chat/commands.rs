@@ -131,6 +131,7 @@ impl Router {
 
     /// The server's keepalive: `PING TOKEN`.
     pub fn ping(&mut self, key: usize, token: &str, out: &mut impl Outbox) {
+        self.send_notices(out);
         self.reply(key, &["PING", token], out);
     }
 }

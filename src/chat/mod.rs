@@ -2,11 +2,13 @@
 //!
 //! - [`command`]: one line → one [`command::Command`] (pure).
 //! - [`router`]: nicks, rooms and who receives what, over slab keys (pure);
-//!   nicks reserved by client certificates live in `reserved.rs`.
+//!   nicks reserved by client certificates live in `reserved.rs`, `JOIN`
+//!   and `QUIT` notices batched in `notices.rs`.
 //! - [`session`]: per-connection framing and deadlines, glued to the router.
 
 pub mod command;
 mod commands;
+mod notices;
 mod reserved;
 pub mod router;
 pub mod session;

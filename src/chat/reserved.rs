@@ -11,6 +11,7 @@ impl Router {
     /// `ERR nick-in-use` and asking for a close) if another connection with
     /// the same certificate holds it.
     pub fn connect_as(&mut self, key: usize, name: Option<&str>, out: &mut impl Outbox) -> bool {
+        self.send_notices(out);
         let Some(name) = name else {
             self.connect(key, out);
             return true;
@@ -60,6 +61,9 @@ mod tests {
         type Line = Rc<[u8]>;
         fn post(&mut self, line: &[u8], _many: bool) -> Rc<[u8]> {
             Rc::from(line)
+        }
+        fn suffix(&self, line: &Rc<[u8]>, skip: usize) -> Rc<[u8]> {
+            Rc::from(&line[skip..])
         }
         fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
             let s = String::from_utf8(line.to_vec()).unwrap();

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::command::{parse, Command};
+use super::notices::Notices;
 use crate::udp::UdpStats;
 
 /// Where the router's lines go. The reactor implements it over its
@@ -21,6 +22,9 @@ pub trait Outbox {
     /// Stores `line` (ending in `\n`) once, for one recipient or for
     /// `many` (a room).
     fn post(&mut self, line: &[u8], many: bool) -> Self::Line;
+    /// The part of a posted line after its first `skip` bytes (a block
+    /// of several lines, from one of them on).
+    fn suffix(&self, line: &Self::Line, skip: usize) -> Self::Line;
     /// Queue a posted line for client `to`.
     fn deliver(&mut self, to: usize, line: &Self::Line);
     /// Close `key` once everything queued for it is sent (after `/quit`).
@@ -79,6 +83,12 @@ pub struct Router {
     pub(super) rooms: HashMap<Rc<str>, Room>,
     next_guest: u64,
     pub(super) scratch: Vec<u8>,
+    /// `JOIN`s and `QUIT`s held back to go as one block (`notices.rs`).
+    pub(super) notices: Notices,
+    /// Whether notices wait for a batch. The router's unit tests see each
+    /// at once (batches of one); `notices.rs` tests that batches change
+    /// nothing a client sees.
+    pub(super) batch: bool,
     pub stats: Stats,
 }
 
@@ -119,6 +129,8 @@ impl Router {
             rooms: HashMap::new(),
             next_guest: 1,
             scratch: Vec::with_capacity(512),
+            notices: Notices::default(),
+            batch: !cfg!(test),
             stats: Stats {
                 msgs_in: 0,
                 msgs_out: 0,
@@ -165,6 +177,7 @@ impl Router {
 
     /// Sends `ERR <code>` to `to`.
     pub fn error(&mut self, to: usize, code: &str, out: &mut impl Outbox) {
+        self.send_notices(out);
         self.reply(to, &["ERR", code], out);
     }
 
@@ -226,6 +239,10 @@ impl Router {
         reserved: bool,
         out: &mut impl Outbox,
     ) {
+        // Held QUITs are for those who were there before the newcomer.
+        if self.notices.quits_held() {
+            self.send_notices(out);
+        }
         if self.clients.len() <= key {
             self.clients.resize_with(key + 1, || None);
         }
@@ -238,7 +255,7 @@ impl Router {
         });
         let name = self.room_name(&room);
         self.reply(key, &["HELLO", &nick, &name], out);
-        self.broadcast(&room, key, &["JOIN", &nick], out);
+        self.hold_join(room, key, out);
     }
 
     pub(super) fn room_name(&self, room: &str) -> String {
@@ -278,6 +295,14 @@ impl Router {
         announce: bool,
         out: &mut impl Outbox,
     ) {
+        if self.client(key).is_none() {
+            return;
+        }
+        // Held JOINs reach the leaver too, as they would have had they gone
+        // at once.
+        if self.notices.joins_held() {
+            self.send_notices(out);
+        }
         let Some(c) = self.clients.get_mut(key).and_then(Option::take) else {
             return;
         };
@@ -289,7 +314,7 @@ impl Router {
             if let Some(r) = reason.as_deref() {
                 parts.push(r);
             }
-            self.broadcast(&c.room, key, &parts, out);
+            self.hold_quit(c.room.clone(), &parts, out);
         }
     }
 
@@ -298,6 +323,7 @@ impl Router {
         if line.is_empty() || self.client(key).is_none() {
             return;
         }
+        self.send_notices(out);
         self.stats.msgs_in += 1;
         let Ok(text) = std::str::from_utf8(line) else {
             return self.error(key, "bad-utf8", out);

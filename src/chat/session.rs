@@ -321,6 +321,9 @@ mod tests {
         fn post(&mut self, line: &[u8], _many: bool) -> Rc<[u8]> {
             Rc::from(line)
         }
+        fn suffix(&self, line: &Rc<[u8]>, skip: usize) -> Rc<[u8]> {
+            Rc::from(&line[skip..])
+        }
         fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
             self.0
                 .push((to, String::from_utf8_lossy(line).into_owned()));

@@ -22,6 +22,9 @@ impl Outbox for Rec {
     fn post(&mut self, line: &[u8], _many: bool) -> Rc<[u8]> {
         Rc::from(line)
     }
+    fn suffix(&self, line: &Rc<[u8]>, skip: usize) -> Rc<[u8]> {
+        Rc::from(&line[skip..])
+    }
     fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
         let s = String::from_utf8(line.to_vec()).unwrap();
         self.got.entry(to).or_default().push(s);

@@ -82,6 +82,10 @@ impl Outbox for Deliver<'_> {
         self.turn.post(line, many)
     }
 
+    fn suffix(&self, line: &Line, skip: usize) -> Line {
+        line.suffix(skip)
+    }
+
     #[inline]
     fn deliver(&mut self, to: usize, line: &Line) {
         let Some(c) = self.conns.get_mut(to) else {
@@ -201,6 +205,9 @@ impl Reactor {
     /// consumers (whose `QUIT` makes a new turn, flushed in turn).
     pub(super) fn flush_dirty(&mut self) {
         loop {
+            if let Some(chat) = self.chat.as_deref_mut() {
+                chat.router.send_notices(&mut deliver!(self));
+            }
             while let Some(key) = self.dirty.pop() {
                 let Some(c) = self.conns.get_mut(key) else {
                     continue;
@@ -215,6 +222,13 @@ impl Reactor {
                 }
             }
             let Some(key) = self.doomed.pop() else {
+                if self
+                    .chat
+                    .as_deref()
+                    .is_some_and(|c| c.router.holds_notices())
+                {
+                    continue; // the QUITs of clients closed on error
+                }
                 self.turn.clear();
                 return;
             };
