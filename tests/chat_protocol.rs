@@ -226,7 +226,7 @@ fn errors_for_bad_lines_keep_the_connection() {
     a.send(&"x".repeat(17));
     a.send(&"y".repeat(16));
     a.expect(&[
-        "ERR unknown-command",
+        "ERR unknown-command /frob",
         "ERR bad-args",
         "ERR bad-args",
         "ERR bad-args",

@@ -17,8 +17,9 @@ pub enum Command<'a> {
     Quit(Option<&'a str>),
     /// A known command with the wrong arguments.
     BadArgs,
-    /// `/something` that is not a command.
-    Unknown,
+    /// `/something` that is not a command: the command as sent, slash
+    /// included.
+    Unknown(&'a str),
 }
 
 /// Parses a non-empty line. Command names are case-insensitive; arguments
@@ -53,7 +54,7 @@ pub fn parse(line: &str) -> Command<'_> {
         "pong" => Command::Pong,
         "quit" => Command::Quit(Some(rest).filter(|r| !r.is_empty())),
         "who" | "rooms" | "stats" | "ping" => Command::BadArgs,
-        _ => Command::Unknown,
+        _ => Command::Unknown(&line[..=name.len()]),
     }
 }
 
@@ -99,8 +100,8 @@ mod tests {
         assert_eq!(parse("/quit"), Command::Quit(None));
         assert_eq!(parse("/quit gone home"), Command::Quit(Some("gone home")));
         assert_eq!(parse("/who x"), Command::BadArgs);
-        assert_eq!(parse("/frobnicate"), Command::Unknown);
-        assert_eq!(parse("/"), Command::Unknown);
+        assert_eq!(parse("/frobnicate x"), Command::Unknown("/frobnicate"));
+        assert_eq!(parse("/"), Command::Unknown("/"));
     }
 
     #[test]

@@ -346,7 +346,10 @@ impl Router {
             }
             Command::Quit(reason) => self.quit(key, reason, out),
             Command::BadArgs => self.error(key, "bad-args", out),
-            Command::Unknown => self.error(key, "unknown-command", out),
+            // The command as sent, so the user sees which one.
+            Command::Unknown(name) => {
+                self.reply(key, &["ERR", "unknown-command", &scrub(name)], out)
+            }
         }
     }
 

@@ -186,7 +186,7 @@ fn ping_stats_help_unknown() {
     r.line(0, b"/what", &mut o);
     assert_eq!(
         o.take(0),
-        lines(&["PONG", "PONG abc", "ERR unknown-command"])
+        lines(&["PONG", "PONG abc", "ERR unknown-command /what"])
     );
     r.line(0, b"/stats", &mut o);
     let s = o.take(0).remove(0);
