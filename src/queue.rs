@@ -32,7 +32,8 @@ const TURN_SPANS: usize = 64 * 1024;
 /// The end of a list of spans.
 const NONE: u32 = u32::MAX;
 
-/// A line posted to a [`Turn`]: where its bytes are.
+/// A line posted to a [`Turn`]: where its bytes are. Lines are whole:
+/// each ends in `\n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line {
     /// In the buffer of lines for one recipient (see [`Turn::post`]).
@@ -85,6 +86,7 @@ pub struct Turn {
 impl Turn {
     /// Copies `line` into the turn, once, for one recipient or for many.
     pub fn post(&mut self, line: &[u8], many: bool) -> Line {
+        debug_assert!(line.ends_with(b"\n"), "whole lines only");
         let buf = if many { &mut self.many } else { &mut self.one };
         let start = buf.len() as u32;
         buf.extend_from_slice(line);
@@ -271,12 +273,23 @@ impl OutQueue {
     /// owed (a run of lines in one span), one `sendmsg` of up to
     /// `UIO_MAXIOV` buffers otherwise, until all is sent or `EAGAIN`.
     pub fn flush(&mut self, fd: BorrowedFd<'_>, turn: &Turn) -> io::Result<Flushed> {
-        while !self.is_empty() {
+        loop {
             let pieces = self.spans as usize + usize::from(self.head < self.buf.len());
             // The iovec array is as small as the work: filling it costs
             // 16 bytes an entry.
             let sent = match pieces {
-                1 => self.send_pieces::<1>(fd, turn),
+                0 => return Ok(Flushed::All),
+                1 => {
+                    let front = self.front(turn);
+                    match socket::send(fd, front) {
+                        // All of it (a receiver that keeps up): no walk.
+                        Ok(n) if n == front.len() => {
+                            self.drained();
+                            return Ok(Flushed::All);
+                        }
+                        sent => sent,
+                    }
+                }
                 2..=8 => self.send_pieces::<8>(fd, turn),
                 9..=64 => self.send_pieces::<64>(fd, turn),
                 _ => self.send_pieces::<MAX_IOV>(fd, turn),
@@ -287,7 +300,36 @@ impl OutQueue {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Flushed::All)
+    }
+
+    /// Everything owed was sent: back to empty, the own buffer freed.
+    #[inline]
+    fn drained(&mut self) {
+        // The turn's lines end in `\n`, so only the own buffer can end
+        // mid-line.
+        self.mid_line = !self.in_turn() && self.buf.last() != Some(&b'\n');
+        if self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+        }
+        self.head = 0;
+        self.first = NONE;
+        self.last = NONE;
+        self.spans = 0;
+        self.skip = 0;
+        self.queued = 0;
+    }
+
+    /// The first buffer owed: the rest of the own buffer, else of the
+    /// first span.
+    #[inline]
+    fn front<'a>(&'a self, turn: &'a Turn) -> &'a [u8] {
+        if self.head < self.buf.len() {
+            return &self.buf[self.head..];
+        }
+        match turn.spans.get(self.first as usize) {
+            Some(s) => &turn.bytes(s)[self.skip as usize..],
+            None => &[],
+        }
     }
 
     fn send_pieces<const N: usize>(&self, fd: BorrowedFd<'_>, turn: &Turn) -> io::Result<usize> {
@@ -302,6 +344,9 @@ impl OutQueue {
     pub fn consume(&mut self, mut n: usize, turn: &Turn) {
         if n == 0 {
             return;
+        }
+        if n == self.len() {
+            return self.drained();
         }
         let own = self.buf.len() - self.head;
         if own > 0 {
@@ -340,10 +385,16 @@ impl OutQueue {
     /// Copies what is still owed of the turn into the queue's own buffer,
     /// so the turn can be cleared. (Only for a client the socket did not
     /// take everything from: the others owe nothing by now.)
+    #[inline]
     pub fn settle(&mut self, turn: &Turn) {
-        if !self.in_turn() {
-            return;
+        if self.in_turn() {
+            self.copy_out(turn);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn copy_out(&mut self, turn: &Turn) {
         if self.head > 0 {
             self.buf.drain(..self.head);
             self.head = 0;
@@ -488,8 +539,10 @@ mod tests {
     fn a_turn_is_full_past_its_bounds() {
         let mut turn = Turn::default();
         let mut q = OutQueue::default();
+        let mut line = vec![b'x'; 1023];
+        line.push(b'\n');
         while !turn.is_full() {
-            let l = turn.post(&[b'x'; 1023], true);
+            let l = turn.post(&line, true);
             q.push_line(&mut turn, l);
         }
         assert!(turn.many.len() >= TURN_BYTES);
