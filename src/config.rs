@@ -159,8 +159,10 @@ pub struct ServeArgs {
     /// clients what they are owed; then the rest are closed and it exits.
     #[arg(long, value_name = "S", default_value_t = 5)]
     pub shutdown_timeout: u64,
-    /// listen(2) backlog.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    /// listen(2) backlog: connections the kernel completes before the
+    /// server accepts them (capped by net.core.somaxconn); past it, a new
+    /// client's SYN is dropped and it retries a second later.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
     pub backlog: i32,
     /// Set SO_REUSEPORT so several processes can share a port.
     #[arg(long)]

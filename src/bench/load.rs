@@ -156,6 +156,11 @@ impl Load {
         let mut last_progress = Instant::now();
         let mut shown = Progress::new("msgs");
         loop {
+            // A chat server's greeting (found by any read, the first ones
+            // included) ends the run at once.
+            if let Some(stop) = self.abort.take() {
+                return Err(stop);
+            }
             if self.target.is_some_and(|t| self.tally.msgs >= t) || self.live == 0 {
                 return Ok(());
             }
@@ -180,9 +185,6 @@ impl Load {
             for k in 0..n {
                 let ev = self.events[k];
                 self.service(epoll::token(&ev) as usize, Some(&ev));
-            }
-            if let Some(stop) = self.abort.take() {
-                return Err(stop);
             }
         }
     }

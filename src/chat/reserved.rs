@@ -11,11 +11,12 @@ impl Router {
     /// `ERR nick-in-use` and asking for a close) if another connection with
     /// the same certificate holds it.
     pub fn connect_as(&mut self, key: usize, name: Option<&str>, out: &mut impl Outbox) -> bool {
-        self.send_notices(out);
         let Some(name) = name else {
             self.connect(key, out);
             return true;
         };
+        // A squatter's rename goes out at once: held notices go first.
+        self.send_notices(out);
         let lower = name.to_ascii_lowercase();
         if let Some(&holder) = self.nicks.get(lower.as_str()) {
             if self.client(holder).is_some_and(|c| c.reserved) {

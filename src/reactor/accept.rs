@@ -16,7 +16,8 @@ use crate::sys::epoll::{self, Epoll};
 use crate::sys::{limits, socket, would_block};
 use crate::transport::Transport;
 
-/// Connections accepted per listener per turn.
+/// Connections accepted per listener per turn (a new chat client's `JOIN`
+/// waits for the turn's block, so accepting is cheap).
 const ACCEPT_BUDGET: usize = 256;
 /// Descriptors kept free for everything that is not a client.
 const SPARE_FDS: u64 = 32;

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
@@ -15,6 +16,8 @@ use crate::echo::READ_BUDGET;
 use crate::queue::{Line, Turn};
 
 const SLOW_CONSUMER: &[u8] = b"ERR slow-consumer\n";
+/// Held `JOIN`s and `QUIT`s go at most this often (see `notices_due`).
+const NOTICE_EVERY: Duration = Duration::from_millis(50);
 const SERVER_SHUTDOWN: &[u8] = b"ERR server-shutdown\n";
 
 /// Puts the router's lines into the turn, once each, and links them into
@@ -205,9 +208,7 @@ impl Reactor {
     /// consumers (whose `QUIT` makes a new turn, flushed in turn).
     pub(super) fn flush_dirty(&mut self) {
         loop {
-            if let Some(chat) = self.chat.as_deref_mut() {
-                chat.router.send_notices(&mut deliver!(self));
-            }
+            self.send_notices_if_due();
             while let Some(key) = self.dirty.pop() {
                 let Some(c) = self.conns.get_mut(key) else {
                     continue;
@@ -222,11 +223,7 @@ impl Reactor {
                 }
             }
             let Some(key) = self.doomed.pop() else {
-                if self
-                    .chat
-                    .as_deref()
-                    .is_some_and(|c| c.router.holds_notices())
-                {
+                if self.notices_due().is_some_and(|at| at <= self.now) {
                     continue; // the QUITs of clients closed on error
                 }
                 self.turn.clear();
@@ -242,6 +239,27 @@ impl Reactor {
                 c.transport.send_last(c.fd.as_fd(), &c.out, SLOW_CONSUMER);
             }
             self.close(key, Departure::Cut("slow-consumer"));
+        }
+    }
+
+    /// When the `JOIN`s and `QUIT`s the router holds are to go, if it
+    /// holds any: at once if none went in the last [`NOTICE_EVERY`], else
+    /// that long after the last ones. A storm of thousands of clients
+    /// arriving then costs each member one send per `NOTICE_EVERY`, not one
+    /// per turn, and turns stay short; a lone client's `JOIN` goes at once.
+    pub(super) fn notices_due(&self) -> Option<Instant> {
+        let chat = self.chat.as_deref()?;
+        chat.router
+            .holds_notices()
+            .then(|| self.notices_sent + NOTICE_EVERY)
+    }
+
+    fn send_notices_if_due(&mut self) {
+        if self.notices_due().is_some_and(|at| at <= self.now) {
+            if let Some(chat) = self.chat.as_deref_mut() {
+                chat.router.send_notices(&mut deliver!(self));
+            }
+            self.notices_sent = self.now;
         }
     }
 

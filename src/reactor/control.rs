@@ -64,6 +64,10 @@ impl Reactor {
         for l in self.listeners.drain(..) {
             let _ = self.epoll.delete(l.fd.as_fd());
         }
+        // Held notices go before anyone's `ERR server-shutdown`.
+        if let Some(chat) = self.chat.as_deref_mut() {
+            chat.router.send_notices(&mut deliver!(self));
+        }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             if self.chat.is_some() {

@@ -153,6 +153,8 @@ pub struct Reactor {
     compact_at: usize,
     /// The clock, read once per loop iteration.
     now: Instant,
+    /// When the router's held notices last went (see `chat::notices_due`).
+    notices_sent: Instant,
     /// Set once a shutdown has begun: when it must be over.
     deadline: Option<Instant>,
     stop_now: bool,
@@ -217,6 +219,7 @@ impl Reactor {
             timers: BinaryHeap::new(),
             compact_at: timers::MIN_COMPACT,
             now: Instant::now(),
+            notices_sent: Instant::now(),
             deadline: None,
             stop_now: false,
         })
@@ -279,10 +282,10 @@ impl Reactor {
             return Some(Duration::ZERO);
         }
         let timer = self.timers.peek().map(|Reverse((t, _))| *t);
-        let next = match (timer, self.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [timer, self.deadline, self.notices_due()]
+            .into_iter()
+            .flatten()
+            .min();
         next.map(|t| t.saturating_duration_since(Instant::now()))
     }
 
