@@ -29,7 +29,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, OnceLock};
 
-use edgechat::queue::OutQueue;
+use edgechat::queue::{OutQueue, Turn};
 use edgechat::transport::config::{load_certs, load_key, load_roots, ServerTls, TlsFiles};
 use edgechat::transport::{Input, Transport};
 use rustls::client::Resumption;
@@ -175,7 +175,8 @@ impl Server {
 
     fn try_turn(&mut self) -> io::Result<()> {
         let fd = self.fd.as_fd();
-        self.tp.flush(fd, &mut self.out, self.closing)?;
+        self.tp
+            .flush(fd, &mut self.out, &Turn::default(), self.closing)?;
         let (mut readable, mut writable) = (!self.eof, true);
         let (mut reads, start) = (0, self.got.len());
         while readable || (self.tp.pending() && !self.eof) {
@@ -214,7 +215,8 @@ impl Server {
                 }
             }
         }
-        self.tp.flush(fd, &mut self.out, self.closing)?;
+        self.tp
+            .flush(fd, &mut self.out, &Turn::default(), self.closing)?;
         assert!(self.tp.in_flight() <= 64 * 1024 + self.buf.len());
         assert!(
             self.out.len() <= self.got.len(),
