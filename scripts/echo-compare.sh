@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Echo, side by side: edgechat against the tokio and mio peers and the
 # blocking floor (a thread per connection, one read + one write), in one run,
-# with the figures and goals of issue 2's "Speed" section.
+# with each figure beside its target.
 #
 #   scripts/echo-compare.sh            # 3 rounds x 4 s per load, ~7 minutes
 #   scripts/echo-compare.sh --quick    # 1 round x 1 s, smaller counts, ~1 minute
@@ -303,7 +303,7 @@ print(f"Medians of {rounds} interleaved rounds of {secs} s per load; server on C
       f"rounds, {load2} at the end, on {os.cpu_count()} CPUs. Commit {commit}, {took} s.")
 if errors:
     print("\nRuns with echo errors: " + "; ".join(errors))
-print("\n## Goals (issue 2, \"Speed\")\n")
+print("\n## How edgechat stands against its targets\n")
 print("\n".join(goals))
 PY
 cat "$MD"

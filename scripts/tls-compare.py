@@ -1,5 +1,5 @@
-"""The table of scripts/tls-compare.sh: medians of its raw runs, the goals
-of issue 4's "Speed" section, markdown on stdout and `figure<TAB>ours<TAB>peer`
+"""The table of scripts/tls-compare.sh: medians of its raw runs, each
+figure beside its target, markdown on stdout and `figure<TAB>ours<TAB>peer`
 lines in the TSV file (empty cells for missing figures)."""
 
 import json
@@ -184,5 +184,5 @@ print(f"Medians of {rounds} interleaved rounds of {secs} s per load (fresh serve
       f"Commit {commit}, {took} s.")
 if errors:
     print("\nRuns with errors: " + "; ".join(errors))
-print("\n## Goals (issue 4, \"Speed\")\n")
+print("\n## How edgechat stands against its targets\n")
 print("\n".join(goals))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # TLS echo, side by side: edgechat (`serve --mode echo --tls`) against the
 # tokio-rustls peer (examples/peer_tokio_rustls_echo.rs: current_thread
-# runtime, same certificate, same provider, tickets on), with the figures
-# and goals of issue 4's "Speed" section.
+# runtime, same certificate, same provider, tickets on), with each figure
+# beside its target.
 #
 #   scripts/tls-compare.sh            # 3 rounds x 4 s per load, ~4 minutes
 #   scripts/tls-compare.sh --quick    # 1 round x 1 s, smaller counts, ~1 minute
