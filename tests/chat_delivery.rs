@@ -73,6 +73,43 @@ fn four_senders_500_lines_each_arrive_in_order() {
         .collect();
 }
 
+/// A turn whose lines pass the turn buffer's bound (256 KiB) is sent and
+/// settled early, in the middle of a fan-out: a sender's 1.2 MB in one
+/// write reaches a reader that keeps up and one that reads nothing until
+/// the sender is done (so the server must keep, in its own buffer, what
+/// that one's socket refuses before the turn's buffer is reused), whole
+/// and in order.
+#[test]
+fn a_turn_past_its_bound_is_sent_early_and_loses_nothing() {
+    const LINES: usize = 16_000;
+    let srv = Server::start(&["--max-output", "67108864", "--sndbuf", "4096"]);
+    let mut late = connect_tiny_rcvbuf(&srv);
+    let mut quick = srv.join();
+    let mut tx = srv.join();
+    late.line(); // JOIN of quick
+    late.line(); // JOIN of tx
+    quick.line(); // JOIN of tx
+    let pad = "x".repeat(60);
+    let all: String = (0..LINES).map(|n| format!("{n:05} {pad}\n")).collect();
+    assert!(all.len() > 1_000_000);
+    let nick = tx.nick.clone();
+    let sender = thread::spawn(move || {
+        tx.raw(all.as_bytes());
+        tx
+    });
+    for n in 0..LINES {
+        assert_eq!(quick.line(), format!("MSG {nick} {n:05} {pad}"), "line {n}");
+    }
+    let _tx = sender.join().expect("sender");
+    for n in 0..LINES {
+        assert_eq!(
+            late.line(),
+            format!("MSG {nick} {n:05} {pad}"),
+            "late line {n}"
+        );
+    }
+}
+
 #[test]
 fn slow_consumer_is_cut_and_nobody_else_loses_a_line() {
     let srv = Server::start(&["--max-output", "65536"]);
