@@ -72,26 +72,11 @@ listen_addr() {
 # (`tls://` with SCHEME=tls). Sets LEADER (the process started), SERVER_PID
 # and ADDR.
 start_server() {
-    local log=$1 pidfile=$2 i
+    local log=$1 pidfile=$2
     shift 2
     rm -f "$pidfile"
     "$@" </dev/null >/dev/null 2>"$log" &
-    LEADER=$!
-    STARTED+=("$LEADER")
-    for ((i = 0; i < 600; i++)); do
-        if [[ -s $pidfile ]] && ADDR=$(listen_addr "$log"); then
-            SERVER_PID=$(cat "$pidfile")
-            STARTED+=("$SERVER_PID")
-            return 0
-        fi
-        if ! running "$LEADER"; then
-            break
-        fi
-        sleep 0.1
-    done
-    echo "server did not start: $*" >&2
-    tail -n 20 "$log" >&2
-    return 1
+    wait_started "$log" "$pidfile" listening "$@"
 }
 
 # start_ready LOG PIDFILE READY CMD...: as start_server, for a server that
@@ -100,17 +85,34 @@ start_server() {
 # stderr go to LOG, and it is up once a line of LOG matches the extended
 # regex READY. Sets LEADER and SERVER_PID.
 start_ready() {
-    local log=$1 pidfile=$2 ready=$3 i
+    local log=$1 pidfile=$2 ready=$3
     shift 3
     rm -f "$pidfile"
     "$@" </dev/null >"$log" 2>&1 &
+    wait_started "$log" "$pidfile" "$ready" "$@"
+}
+
+# wait_started LOG PIDFILE READY CMD...: the server just started in the
+# background (`$!`) is up once PIDFILE is written and LOG shows it ready:
+# READY is `listening` (its `listening on` line, which also sets ADDR) or an
+# extended regex. Gives up after 60 s or once the server has exited,
+# showing the tail of LOG.
+wait_started() {
+    local log=$1 pidfile=$2 ready=$3 i
+    shift 3
     LEADER=$!
     STARTED+=("$LEADER")
     for ((i = 0; i < 600; i++)); do
-        if [[ -s $pidfile ]] && grep -Eq "$ready" "$log"; then
-            SERVER_PID=$(cat "$pidfile")
-            STARTED+=("$SERVER_PID")
-            return 0
+        if [[ -s $pidfile ]]; then
+            if [[ $ready == listening ]]; then
+                ADDR=$(listen_addr "$log") || ADDR=
+            fi
+            if { [[ $ready == listening ]] && [[ -n $ADDR ]]; } ||
+                { [[ $ready != listening ]] && grep -Eq "$ready" "$log"; }; then
+                SERVER_PID=$(cat "$pidfile")
+                STARTED+=("$SERVER_PID")
+                return 0
+            fi
         fi
         if ! running "$LEADER"; then
             break
