@@ -22,6 +22,72 @@ pub enum Step {
     Need(usize),
 }
 
+/// What a protocol's parser makes of the start of a buffer: a frame `T`
+/// and the bytes it took, a need for more, or a malformed stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed<T> {
+    /// One whole frame, and the bytes it took.
+    Done(T, usize),
+    /// Not a whole frame yet: see [`Step::Need`].
+    Need(usize),
+    /// Not the protocol.
+    Bad(&'static str),
+}
+
+/// Every frame of `pieces` (one read each) as `parse` reads it (into an
+/// owned value); an error names what failed or what was left over. For the
+/// protocols' tests: one stream must give the same frames however it is
+/// split.
+#[cfg(test)]
+pub fn frames<O>(pieces: &[&[u8]], parse: impl Fn(&[u8]) -> Parsed<O>) -> Result<Vec<O>, String> {
+    let mut carry = Vec::new();
+    let mut got = Vec::new();
+    for p in pieces {
+        feed(&mut carry, p, 1024, &mut |b: &[u8]| match parse(b) {
+            Parsed::Done(frame, n) => {
+                got.push(frame);
+                Ok(Step::Took(n))
+            }
+            Parsed::Need(n) => Ok(Step::Need(n)),
+            Parsed::Bad(why) => Err(io::Error::other(why)),
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    if !carry.is_empty() {
+        return Err(format!("left over: {carry:?}"));
+    }
+    Ok(got)
+}
+
+/// Checks that `stream` gives `want` whole, split at every offset, and a
+/// byte at a time.
+#[cfg(test)]
+pub fn assert_every_split<O: std::fmt::Debug + PartialEq>(
+    stream: &[u8],
+    want: &[O],
+    frames: impl Fn(&[&[u8]]) -> Result<Vec<O>, String>,
+) {
+    assert_eq!(frames(&[stream]).unwrap(), want, "whole");
+    for i in 0..=stream.len() {
+        let got = frames(&[&stream[..i], &stream[i..]]);
+        assert_eq!(got.unwrap(), want, "split at {i}");
+    }
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    assert_eq!(frames(&bytes).unwrap(), want, "a byte at a time");
+}
+
+#[cfg(test)]
+impl<T> Parsed<T> {
+    /// The same answer, the frame made into `f(frame)`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Parsed<U> {
+        match self {
+            Parsed::Done(t, n) => Parsed::Done(f(t), n),
+            Parsed::Need(n) => Parsed::Need(n),
+            Parsed::Bad(why) => Parsed::Bad(why),
+        }
+    }
+}
+
 /// The parser's answer, with a frame of no bytes (which would never end)
 /// turned into an error.
 fn step(frame: &mut impl FnMut(&[u8]) -> io::Result<Step>, buf: &[u8]) -> io::Result<Step> {

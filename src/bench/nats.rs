@@ -32,16 +32,9 @@ pub enum Op<'a> {
     Err(&'a [u8]),
 }
 
-/// What the start of a buffer holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parsed<'a> {
-    /// One whole operation, and the bytes it took.
-    Done(Op<'a>, usize),
-    /// Not a whole operation yet: see [`super::deframe::Step::Need`].
-    Need(usize),
-    /// Not the NATS protocol.
-    Bad(&'static str),
-}
+/// What the start of a buffer holds: one whole operation and the bytes it
+/// took, a need for more, or not the protocol.
+pub type Parsed<'a> = super::deframe::Parsed<Op<'a>>;
 
 fn is_space(b: &u8) -> bool {
     *b == b' ' || *b == b'\t'
@@ -161,7 +154,6 @@ pub fn pub_tail(out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::deframe::{feed, Step};
     use super::*;
 
     /// An operation as the tests compare it: owned.
@@ -191,23 +183,7 @@ mod tests {
     }
 
     fn ops(pieces: &[&[u8]]) -> Result<Vec<Owned>, String> {
-        let mut carry = Vec::new();
-        let mut got = Vec::new();
-        for p in pieces {
-            feed(&mut carry, p, 1024, &mut |b: &[u8]| match parse(b) {
-                Parsed::Done(op, n) => {
-                    got.push(owned(op));
-                    Ok(Step::Took(n))
-                }
-                Parsed::Need(n) => Ok(Step::Need(n)),
-                Parsed::Bad(why) => Err(std::io::Error::other(why)),
-            })
-            .map_err(|e| e.to_string())?;
-        }
-        if !carry.is_empty() {
-            return Err(format!("left over: {carry:?}"));
-        }
-        Ok(got)
+        super::super::deframe::frames(pieces, |b| parse(b).map(owned))
     }
 
     /// What a subscriber sees, payloads with `\r\n` and `MSG` inside.
@@ -232,18 +208,8 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_parses_whole() {
-        assert_eq!(ops(&[STREAM]).unwrap(), want());
-    }
-
-    #[test]
     fn a_stream_split_at_every_offset_parses_the_same() {
-        for i in 0..=STREAM.len() {
-            let got = ops(&[&STREAM[..i], &STREAM[i..]]);
-            assert_eq!(got.unwrap(), want(), "split at {i}");
-        }
-        let bytes: Vec<&[u8]> = STREAM.chunks(1).collect();
-        assert_eq!(ops(&bytes).unwrap(), want(), "a byte at a time");
+        super::super::deframe::assert_every_split(STREAM, &want(), ops);
     }
 
     #[test]

@@ -31,16 +31,9 @@ pub enum Reply<'a> {
     Other,
 }
 
-/// What the start of a buffer holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parsed<'a> {
-    /// One whole reply, and the bytes it took.
-    Done(Reply<'a>, usize),
-    /// Not a whole reply yet: see [`super::deframe::Step::Need`].
-    Need(usize),
-    /// Not RESP2.
-    Bad(&'static str),
-}
+/// What the start of a buffer holds: one whole reply and the bytes it
+/// took, a need for more, or not the protocol.
+pub type Parsed<'a> = super::deframe::Parsed<Reply<'a>>;
 
 /// One element: a scalar, or the length of an array.
 #[derive(Debug, Clone, Copy)]
@@ -203,7 +196,6 @@ pub fn publish_tail(out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::deframe::{feed, Step};
     use super::*;
 
     /// A reply as the tests compare it: owned.
@@ -229,23 +221,7 @@ mod tests {
     }
 
     fn replies(pieces: &[&[u8]]) -> Result<Vec<Owned>, String> {
-        let mut carry = Vec::new();
-        let mut got = Vec::new();
-        for p in pieces {
-            feed(&mut carry, p, 1024, &mut |b: &[u8]| match parse(b) {
-                Parsed::Done(r, n) => {
-                    got.push(owned(r));
-                    Ok(Step::Took(n))
-                }
-                Parsed::Need(n) => Ok(Step::Need(n)),
-                Parsed::Bad(why) => Err(std::io::Error::other(why)),
-            })
-            .map_err(|e| e.to_string())?;
-        }
-        if !carry.is_empty() {
-            return Err(format!("left over: {carry:?}"));
-        }
-        Ok(got)
+        super::super::deframe::frames(pieces, |b| parse(b).map(owned))
     }
 
     /// What a subscriber and a publisher see, payloads with `\r\n` inside.
@@ -271,18 +247,8 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_parses_whole() {
-        assert_eq!(replies(&[STREAM]).unwrap(), want());
-    }
-
-    #[test]
     fn a_stream_split_at_every_offset_parses_the_same() {
-        for i in 0..=STREAM.len() {
-            let got = replies(&[&STREAM[..i], &STREAM[i..]]);
-            assert_eq!(got.unwrap(), want(), "split at {i}");
-        }
-        let bytes: Vec<&[u8]> = STREAM.chunks(1).collect();
-        assert_eq!(replies(&bytes).unwrap(), want(), "a byte at a time");
+        super::super::deframe::assert_every_split(STREAM, &want(), replies);
     }
 
     #[test]
