@@ -36,3 +36,36 @@ pub const ERR_CODES: [&str; 13] = [
 
 #[cfg(test)]
 mod tests;
+
+/// The chat tests' outbox: a test's recorder implements [`Record`] and is
+/// an [`router::Outbox`] whose lines are `Rc<[u8]>` (a block of held
+/// notices arrives as one).
+#[cfg(test)]
+mod record {
+    use std::rc::Rc;
+
+    use super::router::Outbox;
+
+    pub(crate) trait Record {
+        /// `line` (or a block of lines) delivered to `to`.
+        fn record(&mut self, to: usize, line: &Rc<[u8]>);
+        /// `key` is to be closed once its output is sent.
+        fn closed(&mut self, _key: usize) {}
+    }
+
+    impl<R: Record> Outbox for R {
+        type Line = Rc<[u8]>;
+        fn post(&mut self, line: &[u8], _many: bool) -> Rc<[u8]> {
+            Rc::from(line)
+        }
+        fn suffix(&self, line: &Rc<[u8]>, skip: usize) -> Rc<[u8]> {
+            Rc::from(&line[skip..])
+        }
+        fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
+            self.record(to, line);
+        }
+        fn close_after_flush(&mut self, key: usize) {
+            self.closed(key);
+        }
+    }
+}

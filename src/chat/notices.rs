@@ -188,6 +188,7 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
+    use crate::chat::record::Record;
     use std::collections::BTreeMap;
     use std::rc::Rc;
 
@@ -199,21 +200,13 @@ mod tests {
     #[derive(Default)]
     struct Rec(BTreeMap<usize, String>);
 
-    impl Outbox for Rec {
-        type Line = Rc<[u8]>;
-        fn post(&mut self, line: &[u8], _many: bool) -> Rc<[u8]> {
-            Rc::from(line)
-        }
-        fn suffix(&self, line: &Rc<[u8]>, skip: usize) -> Rc<[u8]> {
-            Rc::from(&line[skip..])
-        }
-        fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
+    impl Record for Rec {
+        fn record(&mut self, to: usize, line: &Rc<[u8]>) {
             self.0
                 .entry(to)
                 .or_default()
                 .push_str(&String::from_utf8_lossy(line));
         }
-        fn close_after_flush(&mut self, _key: usize) {}
     }
 
     /// What one step of a run does.

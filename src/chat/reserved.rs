@@ -48,6 +48,7 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
+    use crate::chat::record::Record;
     use std::rc::Rc;
 
     use super::*;
@@ -58,19 +59,12 @@ mod tests {
         closed: Vec<usize>,
     }
 
-    impl Outbox for Rec {
-        type Line = Rc<[u8]>;
-        fn post(&mut self, line: &[u8], _many: bool) -> Rc<[u8]> {
-            Rc::from(line)
-        }
-        fn suffix(&self, line: &Rc<[u8]>, skip: usize) -> Rc<[u8]> {
-            Rc::from(&line[skip..])
-        }
-        fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
+    impl Record for Rec {
+        fn record(&mut self, to: usize, line: &Rc<[u8]>) {
             let s = String::from_utf8(line.to_vec()).unwrap();
             self.got.push((to, s.trim_end().to_string()));
         }
-        fn close_after_flush(&mut self, key: usize) {
+        fn closed(&mut self, key: usize) {
             self.closed.push(key);
         }
     }

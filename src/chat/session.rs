@@ -309,6 +309,7 @@ fn deadline(s: &Session, limits: &Limits) -> Option<Instant> {
 
 #[cfg(test)]
 mod tests {
+    use crate::chat::record::Record;
     use std::rc::Rc;
 
     use super::*;
@@ -316,19 +317,11 @@ mod tests {
     #[derive(Default)]
     struct Rec(Vec<(usize, String)>);
 
-    impl Outbox for Rec {
-        type Line = Rc<[u8]>;
-        fn post(&mut self, line: &[u8], _many: bool) -> Rc<[u8]> {
-            Rc::from(line)
-        }
-        fn suffix(&self, line: &Rc<[u8]>, skip: usize) -> Rc<[u8]> {
-            Rc::from(&line[skip..])
-        }
-        fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
+    impl Record for Rec {
+        fn record(&mut self, to: usize, line: &Rc<[u8]>) {
             self.0
                 .push((to, String::from_utf8_lossy(line).into_owned()));
         }
-        fn close_after_flush(&mut self, _key: usize) {}
     }
 
     fn chat() -> Chat {

@@ -6,7 +6,8 @@ use std::rc::Rc;
 
 use proptest::prelude::*;
 
-use super::router::{Outbox, Router};
+use super::record::Record;
+use super::router::Router;
 
 /// Records every line per recipient, and which keys were closed.
 #[derive(Default)]
@@ -17,20 +18,13 @@ struct Rec {
     bufs: Vec<Rc<[u8]>>,
 }
 
-impl Outbox for Rec {
-    type Line = Rc<[u8]>;
-    fn post(&mut self, line: &[u8], _many: bool) -> Rc<[u8]> {
-        Rc::from(line)
-    }
-    fn suffix(&self, line: &Rc<[u8]>, skip: usize) -> Rc<[u8]> {
-        Rc::from(&line[skip..])
-    }
-    fn deliver(&mut self, to: usize, line: &Rc<[u8]>) {
+impl Record for Rec {
+    fn record(&mut self, to: usize, line: &Rc<[u8]>) {
         let s = String::from_utf8(line.to_vec()).unwrap();
         self.got.entry(to).or_default().push(s);
         self.bufs.push(line.clone());
     }
-    fn close_after_flush(&mut self, key: usize) {
+    fn closed(&mut self, key: usize) {
         self.closed.push(key);
     }
 }
