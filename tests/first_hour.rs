@@ -125,6 +125,21 @@ fn tls_asked_for_without_a_certificate_fails_naming_the_file() {
     }
 }
 
+/// `edgechat bench ARGS`, which must succeed; its stdout.
+fn bench_ok(args: &[&str]) -> String {
+    let args: Vec<&str> = std::iter::once("bench")
+        .chain(args.iter().copied())
+        .collect();
+    let out = run_edgechat(&args, Stdio::null(), None);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn host_names_work_for_serve_client_and_bench() {
     let srv = Server::start(&["--tcp", "localhost:0"]);
@@ -137,17 +152,7 @@ fn host_names_work_for_serve_client_and_bench() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout, b"hi\n");
-    let out = run_edgechat(
-        &["bench", "--addr", &named, "--count", "200", "--conns", "2"],
-        Stdio::null(),
-        None,
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench_ok(&["--addr", &named, "--count", "200", "--conns", "2"]);
     assert!(stdout.contains("pingpong 2 conns"), "{stdout}");
 
     // IPv6 in brackets, where the machine has ::1.
@@ -319,19 +324,9 @@ fn a_tls_bench_summary_says_it_was_tls() {
         ("pingpong", "pingpong over TLS "),
         ("handshake", "handshake (TLS, full)"),
     ] {
-        let out = run_edgechat(
-            &[
-                "bench", "--tls", "--addr", &addr, "--mode", mode, "--count", "50", "--conns", "2",
-            ],
-            Stdio::null(),
-            None,
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = bench_ok(&[
+            "--tls", "--addr", &addr, "--mode", mode, "--count", "50", "--conns", "2",
+        ]);
         assert!(stdout.starts_with(want), "{mode}: {stdout}");
     }
 }
