@@ -549,5 +549,16 @@ mod tests {
         q.settle(&turn);
         turn.clear();
         assert!(turn.is_empty() && !turn.is_full());
+        // Spans count too: short lines to many recipients, each line
+        // breaking the previous one's run.
+        let mut qs: Vec<OutQueue> = (0..64).map(|_| OutQueue::default()).collect();
+        let mut i = 0;
+        while !turn.is_full() {
+            let l = turn.post(b"x\n", true);
+            qs[i % 64].push_line(&mut turn, l);
+            i += 1;
+        }
+        assert!(turn.spans.len() >= TURN_SPANS);
+        assert!(turn.many.len() < TURN_BYTES, "full by its spans alone");
     }
 }

@@ -30,8 +30,9 @@ pub(super) struct Notices {
     bytes: Vec<u8>,
     /// The rooms of a batch, in order.
     rooms: Vec<Rc<str>>,
-    /// End of each `JOIN` line in a block.
+    /// End of each `JOIN` line in a block, and the newcomer it announces.
     ends: Vec<usize>,
+    keys: Vec<usize>,
 }
 
 impl Notices {
@@ -97,7 +98,7 @@ impl Router {
             if n.joins.is_empty() {
                 self.send_quits(room, &n, out);
             } else {
-                self.send_joins(room, &mut n.ends, &n.joins, out);
+                self.send_joins(room, (&mut n.ends, &mut n.keys), &n.joins, out);
             }
         }
         n.joins.clear();
@@ -131,13 +132,13 @@ impl Router {
     fn send_joins(
         &mut self,
         room: &Rc<str>,
-        ends: &mut Vec<usize>,
+        (ends, keys): (&mut Vec<usize>, &mut Vec<usize>),
         joins: &[(Rc<str>, usize)],
         out: &mut impl Outbox,
     ) {
         self.scratch.clear();
         ends.clear();
-        let mut keys = Vec::new();
+        keys.clear();
         for &(_, key) in joins.iter().filter(|j| j.0 == *room) {
             let Some(c) = self.clients.get(key).and_then(Option::as_ref) else {
                 continue;
